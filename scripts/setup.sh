@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Idempotent setup: .venv with the project and its test extras, and the real Toxiproxy server binary.
+# Safe to run again: each step is skipped when its result is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+TOXIPROXY_VERSION=${TOXIPROXY_VERSION:-v2.12.0}
+EXTRAS=${WALLETCHAOS_EXTRAS:-test,docker,bench}
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing walletchaos[$EXTRAS] into .venv"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  log=$(mktemp)
+  .venv/bin/pip install -q -e ".[$EXTRAS]" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; exit 1; }
+  rm -f "$log"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+if [ ! -x .venv/bin/toxiproxy-server ]; then
+  if ! command -v go >/dev/null 2>&1; then
+    echo "setup: Go is needed to build the Toxiproxy server (go install); install Go >= 1.22" >&2
+    exit 1
+  fi
+  echo "setup: building toxiproxy-server $TOXIPROXY_VERSION with go install"
+  gobin=$(mktemp -d)
+  GOBIN="$gobin" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+  install -m 0755 "$gobin/server" .venv/bin/toxiproxy-server
+  rm -rf "$gobin"
+fi
+echo "setup: ok ($(.venv/bin/python --version), toxiproxy-server $(.venv/bin/toxiproxy-server -version 2>&1 | head -1))"

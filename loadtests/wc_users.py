@@ -1,0 +1,297 @@
+"""Wallet user behaviours (abstract Locust users; locustfile.py makes the concrete ones per mix).
+
+Each user runs ONE Locust task, `step`, that does exactly one operation chosen with the user's own
+seeded `random.Random` — Locust's task picker and wait times use the global `random`, which would
+make the same seed behave differently. One op per task also means a graceful stop (--stop-timeout)
+lets the in-flight op finish and be recorded, never a half-done sequence.
+
+Setup is itself a sequence of steps (register → login → initial deposit), each retried on later
+steps if it failed, so users also come up during or after a fault.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from typing import Any
+
+from locust import task
+from locust.contrib.fasthttp import FastHttpUser
+
+from walletchaos.client import Call, WalletApi
+from wc_support import CONFIG, REGISTRY, FastHttpTransport, history_sink, next_user_index, user_rng, worker_id, worker_index
+
+INITIAL_DEPOSIT = 100_000  # minor units: 1000.00 CNY
+MAX_RETRIES_PER_KEY = 3
+
+
+class WalletUserBase(FastHttpUser):
+    """Registration, session, retry queue and bookkeeping shared by every behaviour."""
+
+    abstract = True
+    network_timeout = CONFIG.timeout_s
+    connection_timeout = CONFIG.timeout_s
+    max_retries = 0  # never let the HTTP layer resend: each attempt must be its own op
+    think_s: tuple[float, float] = CONFIG.think_s
+    # weighted actions of the steady state, name → weight (method `do_<name>`)
+    actions: dict[str, int] = {}
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.index = next_user_index()
+        self.rng = user_rng(CONFIG.seed, 0, self.index)  # re-seeded in on_start, once the worker index is known
+        self.api: WalletApi | None = None
+        self.password = ""
+        self.pin = ""
+        self.funded = False
+        self.known_balance = 0
+        self.register_attempts = 0
+        self.retry_queue: deque[dict[str, Any]] = deque(maxlen=20)
+        self.retries: dict[str, int] = {}
+        self.last_key: str | None = None
+
+    def wait_time(self) -> float:
+        lo, hi = self.think_s
+        return self.rng.uniform(lo, hi) if hi > 0 else 0.0
+
+    def on_start(self) -> None:
+        widx = worker_index(self.environment)
+        self.rng = user_rng(CONFIG.seed, widx, self.index)
+        self.password = f"pw-{self.rng.getrandbits(48):012x}"
+        self.pin = f"{self.rng.randrange(10**6):06d}"
+        self.api = WalletApi(FastHttpTransport(self.client), history_sink(self.environment),
+                             worker=worker_id(self.environment), user=f"u{self.index}")
+
+    @task
+    def step(self) -> None:
+        if self.ready():
+            self.act()
+
+    # -- setup ------------------------------------------------------------------------------------------
+    def ready(self) -> bool:
+        """True when registered, logged in and funded; otherwise performs the next setup op."""
+        api = self.api
+        assert api is not None
+        if api.account_id is None:
+            self.register_attempts += 1
+            # a fresh name per attempt: a timed-out register may have taken the old one
+            name = f"wc-{api.worker}-u{self.index}-{self.register_attempts}-{uuid.uuid4().hex[:6]}"
+            call = api.register(name, self.password, self.pin)
+            if call.ok and api.account_id:
+                self.on_registered(name, api.account_id)
+            return False
+        if api.token is None:
+            api.login(api.username or "", self.password)
+            return False
+        if not self.funded:
+            call = api.deposit(INITIAL_DEPOSIT)
+            self.after_write(call)
+            self.funded = call.outcome != "fail"
+            return False
+        return True
+
+    def on_registered(self, username: str, account_id: str) -> None:
+        REGISTRY.add(username, account_id)
+
+    # -- steady state -----------------------------------------------------------------------------------
+    def act(self) -> None:
+        names = list(self.actions)
+        name = self.rng.choices(names, weights=[self.actions[n] for n in names])[0]
+        getattr(self, f"do_{name}")()
+
+    def amount(self, lo: int, hi: int) -> int:
+        return self.rng.randint(lo, hi)
+
+    def after_write(self, call: Call) -> None:
+        """Track the balance, remember keys for lookups, queue retryable/unknown writes for a retry."""
+        op = call.op
+        key = op["idempotency_key"]
+        self.last_key = key
+        self.after_any(call)
+        if call.ok:
+            amt = op["args"]["amount"]
+            if op["kind"] == "deposit":
+                self.known_balance += amt
+            elif op["args"].get("account_id", op["args"].get("from_account_id")) == (self.api and self.api.account_id):
+                self.known_balance -= amt
+            REGISTRY.txns.append((op["txn_id"], key, op["account_id"]))
+            return
+        retryable = op["outcome"] == "unknown" or bool((op["problem"] or {}).get("retryable"))
+        if retryable and self.retries.get(key, 0) < MAX_RETRIES_PER_KEY and op.get("tag") in (None, "retry"):
+            self.retry_queue.append(op)
+
+    def after_any(self, call: Call) -> None:
+        """A session that the wallet no longer knows (restart, expiry) → log in again next step."""
+        if call.op["code"] == "UNAUTHENTICATED" and call.op.get("tag") is None and self.api is not None:
+            self.api.token = None
+
+    def read_balance(self) -> Call:
+        assert self.api is not None
+        call = self.api.balance()
+        self.after_any(call)
+        if call.ok and call.op["balance"] is not None:
+            self.known_balance = call.op["balance"]
+        return call
+
+
+class WalletBehaviour(WalletUserBase):
+    """An ordinary customer: deposits, withdraws, pays others, checks balance and history; sometimes
+    retries a write whose outcome it did not learn (same key), mistypes the PIN or overspends."""
+
+    abstract = True
+    actions = {"deposit": 6, "withdrawal": 4, "transfer": 6, "balance": 8, "history": 4, "lookup": 2,
+               "retry": 2, "wrong_pin": 1, "overdraft": 1}
+
+    def do_deposit(self) -> None:
+        assert self.api is not None
+        self.after_write(self.api.deposit(self.amount(500, 20_000)))
+
+    def do_withdrawal(self) -> None:
+        assert self.api is not None
+        self.after_write(self.api.withdrawal(self.amount(100, 5_000), self.pin))
+
+    def do_transfer(self) -> None:
+        assert self.api is not None
+        target = REGISTRY.other(self.rng, self.api.account_id)
+        amount = self.amount(100, 5_000)
+        if target is None:
+            self.after_write(self.api.deposit(amount))
+        else:
+            self.after_write(self.api.transfer(target.account_id, amount, self.pin))
+
+    def do_balance(self) -> None:
+        self.read_balance()
+
+    def do_history(self) -> None:
+        assert self.api is not None
+        self.after_any(self.api.history(limit=self.rng.choice((5, 20, 50))))
+
+    def do_lookup(self) -> None:
+        assert self.api is not None
+        if self.last_key is None:
+            self.read_balance()
+        else:
+            self.after_any(self.api.lookup(self.last_key))
+
+    def do_retry(self) -> None:
+        """Re-send the oldest unresolved write with its original key and body."""
+        assert self.api is not None
+        if not self.retry_queue:
+            self.read_balance()
+            return
+        op = self.retry_queue.popleft()
+        key = op["idempotency_key"]
+        self.retries[key] = self.retries.get(key, 0) + 1
+        self.after_write(self.api.retry(op, self.pin))
+
+    def do_wrong_pin(self) -> None:
+        assert self.api is not None
+        wrong = f"{(int(self.pin) + 1 + self.rng.randrange(10**6 - 1)) % 10**6:06d}"
+        self.after_write(self.api.withdrawal(self.amount(100, 1_000), wrong, tag="wrong_pin"))
+
+    def do_overdraft(self) -> None:
+        assert self.api is not None
+        target = REGISTRY.other(self.rng, self.api.account_id)
+        amount = max(self.known_balance, 0) + self.amount(1_000_000, 5_000_000)
+        if target is None:
+            self.after_write(self.api.withdrawal(amount, self.pin, tag="overdraft"))
+        else:
+            self.after_write(self.api.transfer(target.account_id, amount, self.pin, tag="overdraft"))
+
+
+class ReadOnlyBehaviour(WalletBehaviour):
+    """Funded once, then only reads: balance, history, lookups of its initial deposit."""
+
+    abstract = True
+    actions = {"balance": 3, "history": 2, "lookup": 1}
+
+
+class BruteForceBehaviour(WalletUserBase):
+    """An attacker: guesses passwords of real users (→ INVALID_CREDENTIALS, then ACCOUNT_LOCKED) and,
+    with a session of its own standing in for a stolen one, guesses payment PINs (→ INVALID_PIN)."""
+
+    abstract = True
+    actions = {"password_guess": 7, "pin_guess": 3}
+
+    def on_registered(self, username: str, account_id: str) -> None:
+        pass  # an attacker is nobody's transfer target or victim
+
+    def do_password_guess(self) -> None:
+        assert self.api is not None
+        victim = REGISTRY.other(self.rng, self.api.account_id)
+        guess = f"guess-{self.rng.getrandbits(32):08x}"
+        if victim is None:
+            self.do_pin_guess()
+        else:
+            self.api.login(victim.username, guess, tag="brute_force")
+
+    def do_pin_guess(self) -> None:
+        assert self.api is not None
+        guess = f"{self.rng.randrange(10**6):06d}"
+        if guess == self.pin:
+            guess = f"{(int(guess) + 1) % 10**6:06d}"
+        self.after_any(self.api.withdrawal(100, guess, tag="pin_guess"))
+
+
+class IntruderBehaviour(WalletUserBase):
+    """A logged-in customer who tries other users' accounts and transactions, and forged tokens.
+    Every such op is tagged `intrusion` / `bad_token`: it must fail (404 / 401), never succeed."""
+
+    abstract = True
+    actions = {"foreign_balance": 3, "foreign_history": 2, "foreign_lookup": 1, "foreign_txn": 1,
+               "foreign_transfer": 2, "foreign_withdrawal": 1, "bad_token": 2, "own_balance": 1}
+
+    def on_registered(self, username: str, account_id: str) -> None:
+        pass
+
+    def _victim(self) -> str | None:
+        assert self.api is not None
+        victim = REGISTRY.other(self.rng, self.api.account_id)
+        return victim.account_id if victim else None
+
+    def do_own_balance(self) -> None:
+        self.read_balance()
+
+    def do_foreign_balance(self) -> None:
+        assert self.api is not None
+        victim = self._victim()
+        self.api.balance(victim, tag="intrusion") if victim else self.read_balance()
+
+    def do_foreign_history(self) -> None:
+        assert self.api is not None
+        victim = self._victim()
+        self.api.history(victim, tag="intrusion") if victim else self.read_balance()
+
+    def do_foreign_lookup(self) -> None:
+        assert self.api is not None
+        txn = REGISTRY.other_txn(self.rng, self.api.account_id)
+        self.api.lookup(txn[1], tag="intrusion") if txn else self.read_balance()
+
+    def do_foreign_txn(self) -> None:
+        assert self.api is not None
+        txn = REGISTRY.other_txn(self.rng, self.api.account_id)
+        if txn and txn[0]:
+            self.api.get_transaction(txn[0], tag="intrusion")
+        else:
+            self.read_balance()
+
+    def do_foreign_transfer(self) -> None:
+        assert self.api is not None
+        victim = self._victim()
+        amount = self.amount(100, 5_000)
+        if victim and self.api.account_id:
+            self.api.transfer(self.api.account_id, amount, self.pin, from_account_id=victim, tag="intrusion")
+        else:
+            self.read_balance()
+
+    def do_foreign_withdrawal(self) -> None:
+        assert self.api is not None
+        victim = self._victim()
+        amount = self.amount(100, 5_000)
+        self.api.withdrawal(amount, self.pin, account_id=victim, tag="intrusion") if victim else self.read_balance()
+
+    def do_bad_token(self) -> None:
+        assert self.api is not None
+        forged = self.rng.choice((f"forged-{self.rng.getrandbits(64):016x}", "", "null",
+                                  (self.api.token or "x")[:-2] + "zz"))
+        self.api.balance(token=forged or "e30", tag="bad_token")

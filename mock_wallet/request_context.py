@@ -1,0 +1,33 @@
+"""Per-request facts shared between the handler and the outer middleware.
+
+A mutable object in a ContextVar: the middleware creates it, handlers fill it in (problem code for
+metrics/logs, the pending transaction a gateway call is about), and the middleware still holds the same
+object when the deadline backstop has to answer for a cancelled handler.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass
+class RequestInfo:
+    request_id: str
+    problem_code: str | None = None
+    pending_txn_id: uuid.UUID | None = None  # set while waiting on the gateway for this transaction
+
+
+current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)
+
+
+def request_id() -> str:
+    info = current_request.get()
+    return info.request_id if info is not None else "-"
+
+
+def note_pending(txn_id: uuid.UUID | None) -> None:
+    info = current_request.get()
+    if info is not None:
+        info.pending_txn_id = txn_id

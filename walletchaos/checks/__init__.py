@@ -1,0 +1,28 @@
+"""Registry of the invariant checkers: name → check(history, final, ctx) -> CheckResult."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from walletchaos.checks import (
+    clear_errors,
+    conservation,
+    durability,
+    exactly_once,
+    ledger,
+    no_overdraft,
+    no_phantoms,
+    recovery,
+)
+from walletchaos.checks.base import CheckContext, CheckResult
+
+# check(history, final, ctx, *, index: RunIndex | None = None) -> CheckResult; `index` is an optional
+# extension of the internals.md signature so run_checks can share one pass over the history.
+Check = Callable[..., CheckResult]
+
+CHECKS: dict[str, Check] = {
+    m.NAME: m.check
+    for m in (conservation, ledger, no_overdraft, exactly_once, durability, no_phantoms, clear_errors, recovery)
+}
+
+__all__ = ["CHECKS", "Check", "CheckContext", "CheckResult"]

@@ -1,0 +1,108 @@
+"""Conservation: money is neither created nor destroyed.
+
+Four views must agree: the wallet's balances (Σ accounts), its books (audit external_in/out, and the
+succeeded transactions behind them), the gateway's record of what it really charged / paid out, and
+what the clients were told: Σ acknowledged ≤ actual ≤ Σ (acknowledged + unknown-resolved-succeeded),
+per kind. Retries share an idempotency key, so the client view counts each key once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from walletchaos.checks.base import CheckContext, CheckResult, Findings
+from walletchaos.checks.index import RunIndex, get_index
+
+NAME = "conservation"
+EXTERNAL = ("deposit", "withdrawal")
+
+
+def _gateway_total(records: Sequence[Mapping[str, Any]]) -> int:
+    return sum(r["amount"] for r in records if r.get("status") == "succeeded")
+
+
+def _possibly_applied(op: Mapping[str, Any] | None, res: Mapping[str, Mapping[str, Any]]) -> bool:
+    """The client saw this key succeed, or it was unknown and reconcile found it succeeded."""
+    if op is None:
+        return False
+    if op["outcome"] == "ok":
+        return True
+    r = res.get(op["op_id"])
+    return op["outcome"] == "unknown" and r is not None and r["status"] == "succeeded"
+
+
+def _client_bounds(ix: RunIndex) -> tuple[dict[str, int], dict[str, int]]:
+    """Per kind Σ acknowledged and Σ possibly-applied amounts, each idempotency key counted once."""
+    low = dict.fromkeys(EXTERNAL, 0)
+    high = dict.fromkeys(EXTERNAL, 0)
+    res = ix.resolutions
+    for op in ix.write_by_key.values():
+        kind = op["kind"]
+        if kind not in low:
+            continue
+        outcome = op["outcome"]
+        if outcome == "ok":
+            amount = op["args"]["amount"]
+            low[kind] += amount
+            high[kind] += amount
+        elif outcome == "unknown":
+            r = res.get(op["op_id"])
+            if r is not None and r["status"] == "succeeded":
+                high[kind] += op["args"]["amount"]
+    return low, high
+
+
+def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: CheckContext, *,
+          index: RunIndex | None = None) -> CheckResult:
+    ix = get_index(history, final, ctx, index)
+    found = Findings(ctx.max_counterexamples)
+    export = final["export"]
+    audit = export["audit"]
+    gateway = final.get("gateway", {})
+    opening = int(final.get("opening_total", 0))
+
+    total = sum(a["balance"] for a in export["accounts"])
+    ext_in, ext_out = audit["external_in"], audit["external_out"]
+    expected = opening + ext_in - ext_out
+    if total != expected:
+        found.add("balances_vs_books", sum_balances=total, opening_total=opening, external_in=ext_in,
+                  external_out=ext_out, expected=expected, difference=total - expected)
+    if audit.get("total_balance", total) != total:
+        found.add("audit_total_vs_accounts", audit_total_balance=audit["total_balance"], sum_balances=total)
+
+    txn_in, txn_out = ix.export.amount("deposit"), ix.export.amount("withdrawal")
+    if (txn_in, txn_out) != (ext_in, ext_out):
+        found.add("audit_vs_transactions", external_in=ext_in, succeeded_deposits=txn_in,
+                  external_out=ext_out, succeeded_withdrawals=txn_out)
+
+    gw_in = _gateway_total(gateway.get("charges", ()))
+    gw_out = _gateway_total(gateway.get("payouts", ()))
+    if gw_in != ext_in:
+        found.add("gateway_charged_vs_external_in", gateway_charged=gw_in, external_in=ext_in,
+                  difference=gw_in - ext_in)
+    if gw_out != ext_out:
+        found.add("gateway_paid_out_vs_external_out", gateway_paid_out=gw_out, external_out=ext_out,
+                  difference=gw_out - ext_out)
+
+    low, high = _client_bounds(ix)
+    actual = {"deposit": ext_in, "withdrawal": ext_out}
+    for kind in EXTERNAL:
+        if actual[kind] < low[kind]:
+            found.add(f"{kind}s_below_acknowledged", acknowledged=low[kind], actual=actual[kind],
+                      missing=low[kind] - actual[kind])
+        if actual[kind] > high[kind]:
+            found.add(f"{kind}s_above_possible", possible=high[kind], actual=actual[kind],
+                      excess=actual[kind] - high[kind])
+            by_key, res = ix.write_by_key, ix.resolutions
+            for t in export["transactions"]:
+                if (t["kind"] == kind and t["status"] == "succeeded"
+                        and not _possibly_applied(by_key.get(t.get("idempotency_key")), res)):
+                    found.add(f"{kind}_applied_but_not_acknowledged", txn_id=t["transaction_id"],
+                              idempotency_key=t.get("idempotency_key"), amount=t["amount"])
+
+    bounds = {k: {"acknowledged": low[k], "possible": high[k], "actual": actual[k]} for k in EXTERNAL}
+    stats = {"sum_balances": total, "opening_total": opening, "external_in": ext_in, "external_out": ext_out,
+             "gateway_charged": gw_in, "gateway_paid_out": gw_out, "client_bounds": bounds}
+    return found.result(NAME, f"Σ balances {total} = {opening} + {ext_in} − {ext_out}; gateway and clients agree",
+                        stats)

@@ -1,0 +1,90 @@
+"""Exactly-once: one transaction per idempotency key (per user), one gateway application per reference,
+and the gateway's own records match the wallet's succeeded deposits/withdrawals one-to-one (same amount).
+
+The gateway reference of a transaction is its `gateway_reference` field when the export has one, else
+its transaction_id (CONTRACT.md: the wallet charges "idempotent by transaction id").
+A succeeded gateway charge without a succeeded deposit is money taken from the customer but never
+credited; a payout without a succeeded withdrawal is money paid out that nobody was debited for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from walletchaos.checks.base import CheckContext, CheckResult, Findings
+from walletchaos.checks.index import RunIndex, get_index
+
+NAME = "exactly_once"
+
+# wallet transaction kind → (gateway records list, rule when the gateway lacks it, rule when the wallet does)
+_SIDES = {
+    "deposit": ("charges", "deposit_without_gateway_charge", "charged_not_credited"),
+    "withdrawal": ("payouts", "withdrawal_without_gateway_payout", "paid_out_not_debited"),
+}
+
+
+def _duplicate_keys(ix: RunIndex, found: Findings) -> None:
+    """Keys with several transactions *of the same user* (keys are scoped per user by the contract)."""
+    for key, group in ix.export.duplicates.items():
+        per_user: dict[Any, list[Mapping[str, Any]]] = {}
+        for t in group:
+            per_user.setdefault(t.get("user_id"), []).append(t)
+        for user_id, txns in per_user.items():
+            if len(txns) > 1:
+                found.add("key_applied_more_than_once", idempotency_key=key, user_id=user_id,
+                          txn_ids=[t["transaction_id"] for t in txns], statuses=[t["status"] for t in txns])
+
+
+def _records_by_ref(records: Sequence[Mapping[str, Any]], name: str, found: Findings) -> dict[str, Mapping[str, Any]]:
+    by_ref: dict[str, Mapping[str, Any]] = {}
+    for r in records:
+        ref = r["reference"]
+        if ref in by_ref:
+            found.add("gateway_reference_applied_twice", records=name, reference=ref)
+        by_ref[ref] = r
+    return by_ref
+
+
+def _orphans(ix: RunIndex, kind: str, by_ref: Mapping[str, Mapping[str, Any]], rule: str, found: Findings) -> None:
+    """Succeeded gateway records no succeeded wallet txn of `kind` accounts for (only run when some exist)."""
+    refs = {t.get("gateway_reference") or t["transaction_id"]
+            for t in ix.export.transactions if t["kind"] == kind and t["status"] == "succeeded"}
+    for ref, r in by_ref.items():
+        if r.get("status") == "succeeded" and ref not in refs:
+            t = ix.export.by_id.get(ref)
+            found.add(rule, reference=ref, amount=r["amount"], txn_id=None if t is None else t["transaction_id"],
+                      wallet_status=None if t is None else t["status"])
+
+
+def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: CheckContext, *,
+          index: RunIndex | None = None) -> CheckResult:
+    ix = get_index(history, final, ctx, index)
+    found = Findings(ctx.max_counterexamples)
+    gateway = final.get("gateway", {})
+    _duplicate_keys(ix, found)
+    refs = {kind: _records_by_ref(gateway.get(rec, ()), rec, found) for kind, (rec, _, _) in _SIDES.items()}
+    paired = dict.fromkeys(_SIDES, 0)  # succeeded wallet txns that found a succeeded gateway record
+    matched = 0
+    for t in ix.export.transactions:
+        kind = t["kind"]
+        by_ref = refs.get(kind)
+        if by_ref is None or t["status"] != "succeeded":
+            continue
+        ref = t.get("gateway_reference") or t["transaction_id"]
+        r = by_ref.get(ref)
+        if r is None or r.get("status") != "succeeded":
+            found.add(_SIDES[kind][1], txn_id=t["transaction_id"], reference=ref, amount=t["amount"],
+                      gateway_status=None if r is None else r.get("status"))
+            continue
+        paired[kind] += 1
+        if r["amount"] != t["amount"]:
+            found.add(f"{kind}_amount_differs_from_gateway", txn_id=t["transaction_id"], reference=ref,
+                      wallet_amount=t["amount"], gateway_amount=r["amount"])
+        else:
+            matched += 1
+    for kind, by_ref in refs.items():
+        if sum(1 for r in by_ref.values() if r.get("status") == "succeeded") != paired[kind]:
+            _orphans(ix, kind, by_ref, _SIDES[kind][2], found)
+    return found.result(NAME, f"every key applied once; {matched} gateway records match the ledger",
+                        {"duplicate_keys": len(ix.export.duplicates), "gateway_matched": matched})

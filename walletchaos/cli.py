@@ -1,0 +1,189 @@
+"""`walletchaos` command line.
+
+User mistakes (unknown scenario, bad YAML, missing binary, port trouble) print one readable line and
+exit 2; an invariant violation exits 1; success 0; Ctrl-C 130 after tearing everything down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Chaos and resilience test harness for a simulated digital wallet.")
+console = Console(stderr=True)
+out = Console()
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SCENARIOS = Path(os.environ.get("WALLETCHAOS_SCENARIOS", REPO / "scenarios"))
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from mock_wallet.embedded_pg import PostgresError
+    from mock_wallet.launch import ServiceError
+    from walletchaos.scenario import ScenarioError
+    from walletchaos.topology.base import TopologyError
+    from walletchaos.toxiproxy_client import ToxiproxyError
+
+    return (UserError, ScenarioError, TopologyError, ToxiproxyError, ServiceError, PostgresError,
+            FileNotFoundError, PermissionError)
+
+
+def _select(name: str, scenarios_dir: Path):
+    from walletchaos.scenario import load_catalog
+
+    catalog = load_catalog(scenarios_dir)
+    if name == "all":
+        return catalog
+    by_name = {s.name: s for s in catalog}
+    picked = []
+    for n in name.split(","):
+        if n not in by_name:
+            raise UserError(f"unknown scenario {n!r}; `walletchaos list` shows the {len(by_name)} scenarios")
+        picked.append(by_name[n])
+    return picked
+
+
+@app.command("list")
+def list_scenarios(scenarios_dir: Path = typer.Option(DEFAULT_SCENARIOS, "--scenarios-dir")) -> None:
+    """List the scenario catalog."""
+    from walletchaos.scenario import load_catalog
+
+    table = Table("scenario", "family", "duration", "faults", "description")
+    for s in load_catalog(scenarios_dir):
+        faults = ", ".join(sorted({step.fault for step in s.timeline})) or "-"
+        table.add_row(s.name, s.family, f"{s.duration_s:.0f}s", faults, s.description)
+    out.print(table)
+
+
+@app.command()
+def run(
+    name: str = typer.Argument(..., help="scenario name, comma list, or 'all'"),
+    users: Optional[int] = typer.Option(None, help="override the scenario's number of Locust users"),
+    duration: Optional[float] = typer.Option(None, help="override load duration in seconds (faults scale to fit)"),
+    seed: int = typer.Option(0, help="same seed, same fault schedule and user behaviour"),
+    backend: str = typer.Option("process", help="process (local, default) or docker"),
+    processes: Optional[int] = typer.Option(None, help="Locust worker processes"),
+    report_dir: Path = typer.Option(Path("reports"), help="where run directories go"),
+    scenarios_dir: Path = typer.Option(DEFAULT_SCENARIOS, "--scenarios-dir"),
+    bugs: Optional[str] = typer.Option(None, help="plant bugs in the wallet (WALLET_BUGS), test runs only"),
+) -> None:
+    """Run one scenario, a comma list, or the whole catalog; exit 0 only if every invariant held."""
+    from walletchaos.runner import RunOptions, point_latest, run_scenario, run_suite
+
+    if backend not in ("process", "docker"):
+        raise UserError(f"--backend must be 'process' or 'docker', not {backend!r}")
+    scenarios = _select(name, scenarios_dir)
+    wallet_env = {"WALLET_BUGS": bugs} if bugs else {}
+    opts = RunOptions(backend=backend, seed=seed, report_dir=report_dir, users=users, duration_s=duration,
+                      processes=processes, wallet_env=wallet_env)
+    if len(scenarios) == 1:
+        result = run_scenario(scenarios[0], opts, console)
+        point_latest(report_dir, result.run_dir)
+        results, index = [result], result.run_dir / "index.html"
+    else:
+        suite_dir, results = run_suite(scenarios, opts, console)
+        index = suite_dir / "index.html"
+    failed = [r for r in results if not r.passed]
+    out.print((Path(index).parent / "summary.md").read_text())
+    out.print(f"report: {os.path.relpath(index)}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def check(run_dir: Path = typer.Argument(..., help="a run directory (reports/<run>)")) -> None:
+    """Re-run the checkers on a stored run and rewrite its verdict and report."""
+    from walletchaos.runner import judge_run_dir
+    from walletchaos.scenario import load_scenario
+
+    if not (run_dir / "history.jsonl").exists() or not (run_dir / "final.json").exists():
+        raise UserError(f"{run_dir}: not a run directory (needs history.jsonl and final.json)")
+    result = judge_run_dir(run_dir, load_scenario(run_dir / "scenario.yaml"))
+    out.print((run_dir / "summary.md").read_text())
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+def up(
+    json_out: bool = typer.Option(False, "--json", help="print the URLs as one JSON line first (for scripts)"),
+    backend: str = typer.Option("process"),
+    workdir: Optional[Path] = typer.Option(None, help="where data and logs go (default: a temp dir)"),
+) -> None:
+    """Start the stack, print the URLs and admin token, stay up until Ctrl-C."""
+    from walletchaos.topology.base import make_topology
+
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.mkdtemp(prefix="walletchaos-up-")
+        workdir = Path(tmp)
+    topo = make_topology(backend, workdir, keep_workdir=tmp is None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        topo.start()
+        urls = {k: v for k, v in topo.urls().items() if k in ("wallet_url", "gateway_url", "toxiproxy_url", "admin_token")}
+        if json_out:
+            print(json.dumps(urls), flush=True)
+        else:
+            for k, v in urls.items():
+                out.print(f"{k:14} {v}")
+            out.print(f"{'docs':14} {topo.wallet_url}/docs")
+            out.print("stack is up; Ctrl-C to stop")
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        topo.stop()
+
+
+@app.command()
+def serve(kind: str = typer.Argument(..., help="wallet or gateway"),
+          host: str = typer.Option("127.0.0.1"), port: Optional[int] = typer.Option(None)) -> None:
+    """Run one service alone (same as `python -m mock_wallet.serve KIND`)."""
+    if kind not in ("wallet", "gateway"):
+        raise UserError(f"serve takes 'wallet' or 'gateway', not {kind!r}")
+    from mock_wallet import serve as serve_mod
+
+    args = [kind, "--host", host] + (["--port", str(port)] if port else [])
+    raise typer.Exit(serve_mod.main(args) or 0)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: everything started was torn down[/]")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - user errors become one line; bugs keep their traceback
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, _user_errors()):
+            console.print(f"[red]error:[/] {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

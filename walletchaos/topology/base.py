@@ -1,0 +1,57 @@
+"""The topology interface: what every backend (local processes, containers) offers a scenario.
+
+A scenario never knows which backend runs it; it names proxies and services only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+from walletchaos.toxiproxy_client import ToxiproxyClient
+
+Service = Literal["wallet", "gateway", "postgres"]
+SERVICES: tuple[str, ...] = ("wallet", "gateway", "postgres")
+# proxy name -> (who talks through it)
+PROXIES: dict[str, str] = {
+    "wallet_api": "clients -> wallet",
+    "wallet_db": "wallet -> postgres",
+    "gateway": "wallet -> payment gateway",
+}
+
+
+class TopologyError(RuntimeError):
+    """The stack could not be started or controlled; the message is one readable line plus a log tail."""
+
+
+@runtime_checkable
+class Topology(Protocol):
+    name: str
+    wallet_url: str          # through the wallet_api proxy: what clients use
+    wallet_direct_url: str   # bypassing Toxiproxy: harness admin calls while the client path is faulted
+    gateway_url: str         # gateway control API and records, direct
+    toxiproxy_url: str
+    admin_token: str
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def toxiproxy(self) -> ToxiproxyClient: ...
+    def kill(self, service: Service) -> None: ...
+    def pause(self, service: Service) -> None: ...
+    def resume(self, service: Service) -> None: ...
+    def terminate(self, service: Service) -> None: ...
+    def restart(self, service: Service) -> None: ...
+    def is_running(self, service: Service) -> bool: ...
+    def urls(self) -> dict[str, str]: ...
+
+
+def make_topology(backend: str, workdir, **options) -> Topology:
+    """Build the topology for a backend name ("process" or "docker")."""
+    if backend == "process":
+        from walletchaos.topology.process import ProcessTopology
+
+        return ProcessTopology(workdir, **options)
+    if backend == "docker":
+        from walletchaos.topology.docker import DockerTopology
+
+        return DockerTopology(workdir, **options)
+    raise TopologyError(f"unknown backend {backend!r}: choose 'process' or 'docker'")

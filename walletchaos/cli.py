@@ -63,7 +63,8 @@ def list_scenarios(scenarios_dir: Path = typer.Option(DEFAULT_SCENARIOS, "--scen
     """List the scenario catalog."""
     from walletchaos.scenario import load_catalog
 
-    table = Table("scenario", "family", "duration", "faults", "description")
+    table = Table("scenario", "family", "duration", "faults")
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=60)
     for s in load_catalog(scenarios_dir):
         faults = ", ".join(sorted({step.fault for step in s.timeline})) or "-"
         table.add_row(s.name, s.family, f"{s.duration_s:.0f}s", faults, s.description)
@@ -75,7 +76,8 @@ def run(
     name: str = typer.Argument(..., help="scenario name, comma list, or 'all'"),
     users: Optional[int] = typer.Option(None, help="override the scenario's number of Locust users"),
     duration: Optional[float] = typer.Option(None, help="override load duration in seconds (faults scale to fit)"),
-    seed: int = typer.Option(0, help="same seed, same fault schedule and user behaviour"),
+    seed: Optional[int] = typer.Option(None, help="same seed, same fault schedule and user behaviour "
+                                       "(default: the scenario's own seed, else 0)"),
     backend: str = typer.Option("process", help="process (local, default) or docker"),
     processes: Optional[int] = typer.Option(None, help="Locust worker processes"),
     report_dir: Path = typer.Option(Path("reports"), help="where run directories go"),
@@ -99,8 +101,8 @@ def run(
         suite_dir, results = run_suite(scenarios, opts, console)
         index = suite_dir / "index.html"
     failed = [r for r in results if not r.passed]
-    out.print((Path(index).parent / "summary.md").read_text())
-    out.print(f"report: {os.path.relpath(index)}")
+    print((Path(index).parent / "summary.md").read_text())
+    print(f"report: {os.path.relpath(index)}")
     raise typer.Exit(1 if failed else 0)
 
 
@@ -113,7 +115,7 @@ def check(run_dir: Path = typer.Argument(..., help="a run directory (reports/<ru
     if not (run_dir / "history.jsonl").exists() or not (run_dir / "final.json").exists():
         raise UserError(f"{run_dir}: not a run directory (needs history.jsonl and final.json)")
     result = judge_run_dir(run_dir, load_scenario(run_dir / "scenario.yaml"))
-    out.print((run_dir / "summary.md").read_text())
+    print((run_dir / "summary.md").read_text())
     raise typer.Exit(0 if result.passed else 1)
 
 

@@ -306,7 +306,7 @@ class WalletApi:
     def _write(self, kind: str, path: str, body: dict[str, Any], args: dict[str, Any], acct: str | None,
                key: str | None, tag: str | None) -> Call:
         key = key or str(uuid.uuid4())
-        return self._call(kind, "POST", path, f"POST {path}", body, args=args, account_id=acct, key=key, tag=tag)
+        return self._call(kind, "POST", path, path, body, args=args, account_id=acct, key=key, tag=tag)
 
     def _call(self, kind: str, method: str, path: str, name: str, body: dict[str, Any] | None, *,
               args: dict[str, Any], account_id: str | None = None, key: str | None = None,

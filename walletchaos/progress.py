@@ -84,7 +84,7 @@ class LiveProgress:
             rps, err = self.tail.rates()
             left = max(0.0, self.scenario.duration_s - elapsed)
             self.console.print(f"  {phase:8} fault={','.join(active) or '-':24} {rps:6.1f} op/s "
-                               f"err={err:5.1%} ops={self.tail.total} left={left:4.0f}s", highlight=False)
+                               f"err={err:5.1%} ops={self.tail.total} left={left:4.0f}s", highlight=False, soft_wrap=True)
 
     def _render(self, phase: str, active: list[str], elapsed: float) -> Table:
         rps, err = self.tail.rates()

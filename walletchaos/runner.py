@@ -44,7 +44,7 @@ PHASES = ("warmup", "fault", "heal", "recover", "final")
 @dataclass
 class RunOptions:
     backend: str = "process"
-    seed: int = 0
+    seed: int | None = None  # None: the scenario's own seed
     report_dir: Path = Path("reports")
     users: int | None = None
     duration_s: float | None = None
@@ -92,7 +92,8 @@ def point_latest(report_dir: Path, target: Path) -> None:
 
 def effective(scenario: Scenario, opts: RunOptions) -> Scenario:
     """The scenario with the CLI's overrides applied (users, duration → faults scaled to fit)."""
-    return scenario.with_overrides(users=opts.users, duration_s=opts.duration_s, processes=opts.processes)
+    return scenario.with_overrides(users=opts.users, duration_s=opts.duration_s, processes=opts.processes,
+                                  seed=opts.seed)
 
 
 def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None = None) -> RunResult:
@@ -103,9 +104,9 @@ def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None =
     (run_dir / "logs").mkdir()
     events = EventLog(run_dir / "events.jsonl")
     history_dir = run_dir / "history"
-    schedule = scenario.schedule(opts.seed)
+    schedule = scenario.schedule()
     topo = make_topology(opts.backend, run_dir / "stack", wallet_env=opts.wallet_env)
-    meta: dict[str, Any] = {"scenario": scenario.name, "backend": opts.backend, "seed": opts.seed,
+    meta: dict[str, Any] = {"scenario": scenario.name, "backend": opts.backend, "seed": scenario.seed,
                             "started_at": time.time()}
     final: dict[str, Any] = {}
     try:
@@ -136,11 +137,12 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
         load = run_locust(
             topo.wallet_url, users=scenario.load.users, spawn_rate=scenario.load.spawn_rate,
             duration_s=scenario.duration_s, processes=scenario.load.processes, mix=scenario.load.mix,
-            seed=opts.seed, history_dir=history_dir, log_path=run_dir / "logs" / "locust.log",
+            seed=scenario.seed, history_dir=history_dir, log_path=run_dir / "logs" / "locust.log",
+            stages=scenario.to_dict()["load"]["stages"] or None,
         )
         start = time.time()
         events.phase("warmup")
-        ctx = FaultContext(topology=topo, emit=events.emit, seed=opts.seed)
+        ctx = FaultContext(topology=topo, emit=events.emit, seed=scenario.seed)
         nemesis = Nemesis(schedule, ctx, start=start)
         nemesis.start()
         phase, heal_until = "warmup", None
@@ -197,8 +199,10 @@ TRANSPORT_FAULT_TARGETS = frozenset({"wallet_api", "wallet"})
 
 
 def context_for(scenario: Scenario, events: list[dict]) -> CheckContext:
+    whole_run = scenario.expect.errors_allowed_during == "run"
     return CheckContext.for_scenario(
         events, scenario.expect.errors_allowed, scenario=scenario.name,
+        allowed_phases=PHASES if whole_run else ("fault", "heal"),
         recovery_within_s=scenario.expect.recovery_within_s,
         transport_fault_targets=TRANSPORT_FAULT_TARGETS,
     )

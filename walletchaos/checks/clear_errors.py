@@ -26,6 +26,7 @@ SQL_RE = re.compile(r"\b(?:SELECT\s|INSERT\s+INTO\b|DELETE\s+FROM\b|UPDATE\s+\w+
 IP_RE = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
 # members whose value the wallet generates per request and that carry no free text
 _MEMBER_SET = frozenset(PROBLEM_MEMBERS)
+_UNSEEN: Any = object()
 _OPAQUE_MEMBERS = frozenset({"request_id", "status", "retryable", "code"})
 
 
@@ -48,6 +49,19 @@ def _leak_text(op: Mapping[str, Any]) -> str:
     elif problem is not None:
         parts.append(orjson.dumps(problem).decode())
     return "\n".join(parts)
+
+
+def _leak(op: Mapping[str, Any], problem: Any, leaks: dict[Any, str | None]) -> tuple[str | None, str]:
+    """find_leak over _leak_text, memoized on the free-text members (they repeat across ops; building
+    the text for every one of ~10⁵ error responses was the checker's main cost)."""
+    if type(problem) is dict and problem.keys() == _MEMBER_SET:
+        memo_key: Any = (op.get("body_excerpt"), problem.get("title"), problem.get("detail"), problem.get("type"))
+    else:
+        memo_key = _leak_text(op)
+    leak = leaks.get(memo_key, _UNSEEN)
+    if leak is _UNSEEN:
+        leak = leaks[memo_key] = find_leak(_leak_text(op))
+    return leak, (_leak_text(op) if leak is not None else "")
 
 
 def _evidence(op: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,29 +94,27 @@ class _Allowance:
         return self.transport_windows.overlaps(op["invoke_ts"], end)
 
 
-def _check_problem(op: dict[str, Any], found: Findings, allow: _Allowance, leaks: dict[str, str | None]) -> None:
+def _check_problem(op: dict[str, Any], found: Findings, allow: _Allowance, leaks: dict[Any, str | None]) -> None:
     """All rules for one non-2xx response; `leaks` memoizes find_leak (texts repeat across ops)."""
     status = op["status"]
     problem = op.get("problem")
-    ctype = (op.get("content_type") or "").split(";")[0].strip().lower()
-    if ctype != PROBLEM_CONTENT_TYPE:
+    ctype = op.get("content_type")
+    if ctype != PROBLEM_CONTENT_TYPE and (ctype or "").split(";")[0].strip().lower() != PROBLEM_CONTENT_TYPE:
         found.add("wrong_content_type", **_evidence(op), content_type=op.get("content_type"),
                   body_excerpt=(op.get("body_excerpt") or "")[:200])
     if status == 500 or (problem or {}).get("code") == "INTERNAL_ERROR":
         found.add("internal_error", **_evidence(op))
-    text = _leak_text(op)
-    if text in leaks:
-        leak = leaks[text]
-    else:
-        leak = leaks[text] = find_leak(text)
+    leak, text = _leak(op, problem, leaks)
     if leak is not None:
         found.add("leaks_internals", **_evidence(op), leaked=leak, body_excerpt=text[:200])
     if not isinstance(problem, dict):
         found.add("not_a_problem", **_evidence(op), body_excerpt=(op.get("body_excerpt") or "")[:200])
         return
-    if not (_MEMBER_SET <= problem.keys()) or any(problem[m] is None or problem[m] == "" for m in PROBLEM_MEMBERS):
+    values = problem.values()
+    if not (_MEMBER_SET <= problem.keys()) or None in values or "" in values:  # fast screen, then exact
         missing = [m for m in PROBLEM_MEMBERS if problem.get(m) is None or problem.get(m) == ""]
-        found.add("missing_members", **_evidence(op), missing=missing)
+        if missing:
+            found.add("missing_members", **_evidence(op), missing=missing)
     code = problem.get("code") or op.get("code")
     entry = CATALOG.get(code) if code is not None else None
     if code is not None and entry is None:
@@ -134,7 +146,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
                       error=op["error"], phase=op.get("phase"), ts=op["invoke_ts"])
     for op in ix.slow:
         found.add("slower_than_deadline", **_evidence(op), latency_ms=op["latency_ms"], limit_ms=limit_ms)
-    leaks: dict[str, str | None] = {}
+    leaks: dict[Any, str | None] = {}
     for op in ix.errors:
         _check_problem(op, found, allow, leaks)
     return found.result(

@@ -15,42 +15,7 @@ from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.index import RunIndex, get_index
 
 NAME = "conservation"
-EXTERNAL = ("deposit", "withdrawal")
-
-
-def _gateway_total(records: Sequence[Mapping[str, Any]]) -> int:
-    return sum(r["amount"] for r in records if r.get("status") == "succeeded")
-
-
-def _possibly_applied(op: Mapping[str, Any] | None, res: Mapping[str, Mapping[str, Any]]) -> bool:
-    """The client saw this key succeed, or it was unknown and reconcile found it succeeded."""
-    if op is None:
-        return False
-    if op["outcome"] == "ok":
-        return True
-    r = res.get(op["op_id"])
-    return op["outcome"] == "unknown" and r is not None and r["status"] == "succeeded"
-
-
-def _client_bounds(ix: RunIndex) -> tuple[dict[str, int], dict[str, int]]:
-    """Per kind Σ acknowledged and Σ possibly-applied amounts, each idempotency key counted once."""
-    low = dict.fromkeys(EXTERNAL, 0)
-    high = dict.fromkeys(EXTERNAL, 0)
-    res = ix.resolutions
-    for op in ix.write_by_key.values():
-        kind = op["kind"]
-        if kind not in low:
-            continue
-        outcome = op["outcome"]
-        if outcome == "ok":
-            amount = op["args"]["amount"]
-            low[kind] += amount
-            high[kind] += amount
-        elif outcome == "unknown":
-            r = res.get(op["op_id"])
-            if r is not None and r["status"] == "succeeded":
-                high[kind] += op["args"]["amount"]
-    return low, high
+EXTERNAL = ("deposit", "withdrawal")  # the kinds that move money across the wallet's boundary
 
 
 def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: CheckContext, *,
@@ -59,7 +24,6 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
     found = Findings(ctx.max_counterexamples)
     export = final["export"]
     audit = export["audit"]
-    gateway = final.get("gateway", {})
     opening = int(final.get("opening_total", 0))
 
     total = sum(a["balance"] for a in export["accounts"])
@@ -76,8 +40,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
         found.add("audit_vs_transactions", external_in=ext_in, succeeded_deposits=txn_in,
                   external_out=ext_out, succeeded_withdrawals=txn_out)
 
-    gw_in = _gateway_total(gateway.get("charges", ()))
-    gw_out = _gateway_total(gateway.get("payouts", ()))
+    gw_in, gw_out = ix.export.gateway_total["deposit"], ix.export.gateway_total["withdrawal"]
     if gw_in != ext_in:
         found.add("gateway_charged_vs_external_in", gateway_charged=gw_in, external_in=ext_in,
                   difference=gw_in - ext_in)
@@ -85,7 +48,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
         found.add("gateway_paid_out_vs_external_out", gateway_paid_out=gw_out, external_out=ext_out,
                   difference=gw_out - ext_out)
 
-    low, high = _client_bounds(ix)
+    low, high = ix.acknowledged, ix.possible
     actual = {"deposit": ext_in, "withdrawal": ext_out}
     for kind in EXTERNAL:
         if actual[kind] < low[kind]:
@@ -94,10 +57,9 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
         if actual[kind] > high[kind]:
             found.add(f"{kind}s_above_possible", possible=high[kind], actual=actual[kind],
                       excess=actual[kind] - high[kind])
-            by_key, res = ix.write_by_key, ix.resolutions
+            possible = ix.possibly_applied_keys(kind)
             for t in export["transactions"]:
-                if (t["kind"] == kind and t["status"] == "succeeded"
-                        and not _possibly_applied(by_key.get(t.get("idempotency_key")), res)):
+                if t["kind"] == kind and t["status"] == "succeeded" and t.get("idempotency_key") not in possible:
                     found.add(f"{kind}_applied_but_not_acknowledged", txn_id=t["transaction_id"],
                               idempotency_key=t.get("idempotency_key"), amount=t["amount"])
 

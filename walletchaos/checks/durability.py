@@ -17,22 +17,22 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
           index: RunIndex | None = None) -> CheckResult:
     ix = get_index(history, final, ctx, index)
     found = Findings(ctx.max_counterexamples)
-    by_key = ix.export.by_key
-    acked_writes = 0
-    for op in ix.ops(WRITE_KINDS, ("ok",)):
-        acked_writes += 1
-        key, txn_id = op["idempotency_key"], op["txn_id"]
-        t = by_key.get(key) if key is not None else ix.export.by_id.get(txn_id)
+    for op, t in ix.ack_mismatch:
+        if t is None and op["idempotency_key"] is None and op["txn_id"] is not None:
+            t = ix.export.by_id.get(op["txn_id"])  # a write without key: match by the txn id it was given
+            if t is not None and t["status"] == "succeeded" and t["amount"] == op["args"].get("amount", t["amount"]):
+                continue
         if t is None:
-            found.add("acknowledged_write_lost", op_id=op["op_id"], kind=op["kind"], txn_id=txn_id,
+            found.add("acknowledged_write_lost", op_id=op["op_id"], kind=op["kind"], txn_id=op["txn_id"],
                       idempotency_key=op["idempotency_key"], request_id=op["request_id"],
                       amount=op["args"].get("amount"))
         elif t["status"] != "succeeded":
             found.add("acknowledged_write_not_succeeded", op_id=op["op_id"], kind=op["kind"],
                       txn_id=t["transaction_id"], final_status=t["status"], request_id=op["request_id"])
-        elif t["amount"] != op["args"].get("amount", t["amount"]):
+        else:
             found.add("acknowledged_amount_changed", op_id=op["op_id"], txn_id=t["transaction_id"],
                       acknowledged=op["args"]["amount"], final=t["amount"])
+    acked_writes = ix.acked_writes
     accounts = {a["account_id"] for a in final["export"]["accounts"]}
     acked_registers = 0
     for op in ix.ops(("register",), ("ok",)):

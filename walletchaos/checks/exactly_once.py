@@ -13,14 +13,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from walletchaos.checks.base import CheckContext, CheckResult, Findings
-from walletchaos.checks.index import RunIndex, get_index
+from walletchaos.checks.index import RunIndex, gateway_reference, get_index
 
 NAME = "exactly_once"
 
-# wallet transaction kind → (gateway records list, rule when the gateway lacks it, rule when the wallet does)
+# wallet transaction kind → (rule when the gateway lacks it, rule when the wallet does)
 _SIDES = {
-    "deposit": ("charges", "deposit_without_gateway_charge", "charged_not_credited"),
-    "withdrawal": ("payouts", "withdrawal_without_gateway_payout", "paid_out_not_debited"),
+    "deposit": ("deposit_without_gateway_charge", "charged_not_credited"),
+    "withdrawal": ("withdrawal_without_gateway_payout", "paid_out_not_debited"),
 }
 
 
@@ -36,20 +36,9 @@ def _duplicate_keys(ix: RunIndex, found: Findings) -> None:
                           txn_ids=[t["transaction_id"] for t in txns], statuses=[t["status"] for t in txns])
 
 
-def _records_by_ref(records: Sequence[Mapping[str, Any]], name: str, found: Findings) -> dict[str, Mapping[str, Any]]:
-    by_ref: dict[str, Mapping[str, Any]] = {}
-    for r in records:
-        ref = r["reference"]
-        if ref in by_ref:
-            found.add("gateway_reference_applied_twice", records=name, reference=ref)
-        by_ref[ref] = r
-    return by_ref
-
-
 def _orphans(ix: RunIndex, kind: str, by_ref: Mapping[str, Mapping[str, Any]], rule: str, found: Findings) -> None:
     """Succeeded gateway records no succeeded wallet txn of `kind` accounts for (only run when some exist)."""
-    refs = {t.get("gateway_reference") or t["transaction_id"]
-            for t in ix.export.transactions if t["kind"] == kind and t["status"] == "succeeded"}
+    refs = {gateway_reference(t) for t in ix.export.transactions if t["kind"] == kind and t["status"] == "succeeded"}
     for ref, r in by_ref.items():
         if r.get("status") == "succeeded" and ref not in refs:
             t = ix.export.by_id.get(ref)
@@ -61,30 +50,19 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
           index: RunIndex | None = None) -> CheckResult:
     ix = get_index(history, final, ctx, index)
     found = Findings(ctx.max_counterexamples)
-    gateway = final.get("gateway", {})
     _duplicate_keys(ix, found)
-    refs = {kind: _records_by_ref(gateway.get(rec, ()), rec, found) for kind, (rec, _, _) in _SIDES.items()}
-    paired = dict.fromkeys(_SIDES, 0)  # succeeded wallet txns that found a succeeded gateway record
-    matched = 0
-    for t in ix.export.transactions:
-        kind = t["kind"]
-        by_ref = refs.get(kind)
-        if by_ref is None or t["status"] != "succeeded":
-            continue
-        ref = t.get("gateway_reference") or t["transaction_id"]
-        r = by_ref.get(ref)
-        if r is None or r.get("status") != "succeeded":
-            found.add(_SIDES[kind][1], txn_id=t["transaction_id"], reference=ref, amount=t["amount"],
-                      gateway_status=None if r is None else r.get("status"))
-            continue
-        paired[kind] += 1
-        if r["amount"] != t["amount"]:
-            found.add(f"{kind}_amount_differs_from_gateway", txn_id=t["transaction_id"], reference=ref,
-                      wallet_amount=t["amount"], gateway_amount=r["amount"])
-        else:
-            matched += 1
-    for kind, by_ref in refs.items():
-        if sum(1 for r in by_ref.values() if r.get("status") == "succeeded") != paired[kind]:
-            _orphans(ix, kind, by_ref, _SIDES[kind][2], found)
+    exp = ix.export
+    for records, r in exp.gateway_duplicates:
+        found.add("gateway_reference_applied_twice", records=records, reference=r["reference"])
+    for t, r in exp.gateway_missing:
+        found.add(_SIDES[t["kind"]][0], txn_id=t["transaction_id"], reference=gateway_reference(t),
+                  amount=t["amount"], gateway_status=None if r is None else r.get("status"))
+    for t, r in exp.gateway_amount:
+        found.add(f"{t['kind']}_amount_differs_from_gateway", txn_id=t["transaction_id"],
+                  reference=gateway_reference(t), wallet_amount=t["amount"], gateway_amount=r["amount"])
+    for kind, by_ref in exp.gateway_by_ref.items():
+        if exp.gateway_succeeded[kind] != exp.gateway_paired[kind]:
+            _orphans(ix, kind, by_ref, _SIDES[kind][1], found)
+    matched = sum(exp.gateway_paired.values()) - len(exp.gateway_amount)
     return found.result(NAME, f"every key applied once; {matched} gateway records match the ledger",
-                        {"duplicate_keys": len(ix.export.duplicates), "gateway_matched": matched})
+                        {"duplicate_keys": len(exp.duplicates), "gateway_matched": matched})

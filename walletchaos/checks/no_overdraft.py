@@ -21,13 +21,9 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
             found.add("negative_final_balance", account_id=a["account_id"], balance=a["balance"])
     for account_id in export["audit"].get("negative_accounts", ()):
         found.add("audit_negative_account", account_id=account_id)
-    reads = 0
-    for op in ix.ops(("balance",), ("ok",)):
-        b = op["balance"]
-        if b is not None:
-            reads += 1
-            if b < 0:
-                found.add("negative_balance_read", op_id=op["op_id"], account_id=op["account_id"],
-                          request_id=op["request_id"], balance=b, ts=op["invoke_ts"])
+    reads = ix.balance_reads
+    for op in ix.negative_reads:
+        found.add("negative_balance_read", op_id=op["op_id"], account_id=op["account_id"],
+                  request_id=op["request_id"], balance=op["balance"], ts=op["invoke_ts"])
     return found.result(NAME, f"no negative balance in {len(export['accounts'])} accounts and {reads} reads",
                         {"accounts": len(export["accounts"]), "balance_reads": reads})

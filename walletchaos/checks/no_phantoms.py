@@ -16,16 +16,18 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
           index: RunIndex | None = None) -> CheckResult:
     ix = get_index(history, final, ctx, index)
     found = Findings(ctx.max_counterexamples)
-    issued = ix.write_by_key
     exp = ix.export
     for t in exp.keyless:
         found.add("transaction_without_key", txn_id=t["transaction_id"], kind=t["kind"],
                   status=t["status"], amount=t["amount"])
-    for key, txn in exp.by_key.items():
-        if key not in issued:
-            for t in exp.duplicates.get(key, (txn,)):
-                found.add("transaction_with_unissued_key", txn_id=t["transaction_id"], idempotency_key=key,
-                          kind=t["kind"], status=t["status"], amount=t["amount"])
+    i = ix.issued.find(0)  # ix.issued[i] == 0: no client write carried the key of txns[i]
+    while i != -1:
+        txn = exp.transactions[i]
+        key = txn["idempotency_key"]
+        for t in exp.duplicates.get(key, (txn,)):
+            found.add("transaction_with_unissued_key", txn_id=t["transaction_id"], idempotency_key=key,
+                      kind=t["kind"], status=t["status"], amount=t["amount"])
+        i = ix.issued.find(0, i + 1)
     n = len(exp.transactions)
-    return found.result(NAME, f"all {n} transactions trace to {len(issued)} issued keys",
-                        {"transactions": n, "issued_keys": len(issued)})
+    return found.result(NAME, f"all {n} transactions trace to a request some client issued",
+                        {"transactions": n, "keys": len(exp.by_key)})

@@ -115,7 +115,11 @@ class RunBuilder:
         """outcome ok → applied; unknown → transport error, applied iff `applied`; fail → 503, not applied.
         txn_status "pending"/"failed" records an unknown write the wallet left pending / failed."""
         key = key or f"key-{self._n + 1}"
-        args = {"amount": amount, **({"from_account_id": src} if src else {}), **({"to_account_id": dst} if dst else {})}
+        args: dict[str, Any] = {"amount": amount}
+        if src:
+            args["from_account_id"] = src
+        if dst:
+            args["to_account_id"] = dst
         common = {"args": args, "idempotency_key": key, "account_id": src or dst}
         applied = (outcome == "ok") if applied is None else applied
         txn = self.apply(kind, amount, src, dst, key, txn_status) if applied else None

@@ -147,3 +147,19 @@ def test_find_leak_ignores_plain_words() -> None:
     assert find_leak("Insufficient funds: balance 12.50 below 20.00") is None
     assert find_leak("connect to localhost failed") == "localhost"
     assert find_leak("UPDATE accounts SET balance") is not None
+
+
+def test_catalog_mirrors_the_contract_table() -> None:
+    """checks/catalog.py is the contract's error table as data; fail loudly if the two drift apart."""
+    import re
+    from pathlib import Path
+
+    from walletchaos.checks.catalog import CATALOG
+
+    contract = Path(__file__).resolve().parents[2] / "shared" / "CONTRACT.md"
+    if not contract.exists():
+        pytest.skip("CONTRACT.md not next to the repo")
+    rows = re.findall(r"^\| ([A-Z_]+) \| (\d{3}) \| (yes|no) \|", contract.read_text(), re.M)
+    assert len(rows) == 19
+    assert {code: (int(status), retry == "yes") for code, status, retry in rows} == \
+        {code: (e.status, e.retryable) for code, e in CATALOG.items()}

@@ -205,3 +205,13 @@ def test_counterexamples_are_capped_but_all_counted() -> None:
     result = judge(no_overdraft, run)
     assert len(result.counterexamples) == 20 and result.stats["violations"] == 30
     assert "30 violation(s)" in result.summary
+
+
+def test_acknowledged_write_without_key_is_matched_by_its_txn_id() -> None:
+    run = RunBuilder()
+    run.register("alice")
+    txn = run.apply("deposit", 100, None, "alice", key=None)
+    run.op("deposit", outcome="ok", status=201, args={"amount": 100}, txn_id=txn["transaction_id"])
+    assert judge(durability, run).passed
+    run.txns.remove(txn)
+    assert rules(judge(durability, run)) == {"acknowledged_write_lost"}

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from walletchaos import verdict as verdict_mod
 from walletchaos.checks import CHECKS
@@ -24,6 +26,14 @@ def test_consistent_synthetic_run_passes_every_checker(seed: int) -> None:
     assert v.passed, [(r.name, r.counterexamples[:2]) for r in v.failed]
     assert [r.name for r in v.results] == list(CHECKS)
     assert v.stats["ops"] == len(run.history) and v.stats["ops_per_s"] > 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(400, 2_500))
+def test_no_false_positives_on_any_consistent_run(seed: int, n: int) -> None:
+    run = generate_history(n, seed)
+    v = run_checks(run.history, run.final, run.ctx())
+    assert v.passed, [(r.name, r.counterexamples[:2]) for r in v.failed]
 
 
 @pytest.mark.parametrize("bug", BUGS)
@@ -84,6 +94,14 @@ def test_a_crashing_checker_fails_the_verdict_without_hiding_the_others(monkeypa
     assert not v.passed and [r.name for r in v.failed] == ["ledger"]
     assert v.failed[0].counterexamples[0]["rule"] == "checker_crashed"
     assert len(v.results) == len(CHECKS)
+
+
+def test_malformed_final_state_fails_every_checker_instead_of_raising() -> None:
+    run = generate_history(N, 1)
+    broken = {**run.final, "export": {"accounts": [], "audit": {}}}  # no "transactions"
+    v = run_checks(run.history, broken, run.ctx())
+    assert not v.passed and len(v.results) == len(CHECKS)
+    assert all(r.counterexamples[0]["rule"] == "checker_crashed" for r in v.failed)
 
 
 def test_generator_rejects_unknown_bug() -> None:

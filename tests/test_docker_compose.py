@@ -145,6 +145,29 @@ def _smoke(wallet_url: str) -> None:
         assert r.status_code == 200 and r.json()["balance"] == 1234, r.text
 
 
+def _swarm_and_check_histories(locust_url: str, containers: list[dict]) -> None:
+    """A short swarm from the web API: requests flow through the workers, each writes its history."""
+    r = httpx.post(f"{locust_url}/swarm", data={"user_count": 4, "spawn_rate": 4}, timeout=10)
+    assert r.status_code == 200 and r.json()["success"], r.text
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            stats = httpx.get(f"{locust_url}/stats/requests", timeout=10).json()
+            total = next(s for s in stats["stats"] if s["name"] == "Aggregated")
+            if total["num_requests"] >= 20:
+                break
+            assert time.monotonic() < deadline, f"load not flowing: {stats.get('errors')}"
+            time.sleep(0.5)  # poll interval of the Locust stats
+    finally:
+        httpx.get(f"{locust_url}/stop", timeout=10)
+    master = next(c["Id"] for c in containers if c["Config"]["Labels"]["com.docker.compose.service"] == "locust-master")
+    ls = subprocess.run(["docker", "exec", master, "sh", "-c", "wc -l /data/history/history-*.jsonl"],
+                        capture_output=True, text=True, timeout=30)
+    lines = [ln.split() for ln in ls.stdout.strip().splitlines() if ln.strip().endswith(".jsonl")]
+    writers = [ln for ln in lines if int(ln[0]) > 0]
+    assert len(writers) >= 2, f"expected a non-empty history per worker in the shared volume: {ls.stdout}{ls.stderr}"
+
+
 def _project_containers(project: str) -> list[dict]:
     out = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
                          capture_output=True, text=True, check=True).stdout.split()
@@ -188,6 +211,7 @@ def test_compose_stack_comes_up_healthy_and_serves_through_toxiproxy():
             assert time.monotonic() < deadline, r.json().get("workers")
             time.sleep(0.5)
             r = httpx.get(f"http://127.0.0.1:{env['LOCUST_WEB_PORT']}/stats/requests", timeout=10)
+        _swarm_and_check_histories(f"http://127.0.0.1:{env['LOCUST_WEB_PORT']}", containers)
     except BaseException:
         logs = subprocess.run([*base, "logs", "--no-color", "--tail", "30"], capture_output=True, text=True,
                               env=env, timeout=60)

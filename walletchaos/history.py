@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import gc
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,6 @@ import orjson
 
 KINDS = frozenset({"register", "login", "deposit", "withdrawal", "transfer", "balance", "history", "lookup"})
 WRITE_KINDS = frozenset({"deposit", "withdrawal", "transfer"})
-EXTERNAL_KINDS = frozenset({"deposit", "withdrawal"})  # the ones that move money through the gateway
 OUTCOMES = frozenset({"ok", "fail", "unknown"})
 PHASES = ("warmup", "fault", "heal", "recover", "final")
 
@@ -165,11 +163,10 @@ def annotate_phases(ops: list[dict[str, Any]], events: Sequence[dict[str, Any]])
 def fault_windows(events: Sequence[dict[str, Any]]) -> list[FaultWindow]:
     """Pair fault_start/fault_end events by (name, target) in FIFO order → [(start, end, name, target)].
 
-    A fault that never ended (aborted run) is closed at the last event's ts, or +inf without any,
-    so it still counts as active for everything recorded after its start.
+    A fault that never ended (aborted run) is closed at the last event's ts, so it still counts as
+    active for everything recorded after its start.
     """
     ordered = sorted(events, key=lambda e: e["ts"])
-    last_ts = ordered[-1]["ts"] if ordered else math.inf
     open_: dict[tuple[str, str | None], list[float]] = {}
     windows: list[FaultWindow] = []
     for e in ordered:
@@ -179,6 +176,6 @@ def fault_windows(events: Sequence[dict[str, Any]]) -> list[FaultWindow]:
         elif e["kind"] == "fault_end" and open_.get(key):
             windows.append((open_[key].pop(0), e["ts"], key[0], key[1]))
     for (name, target), starts in open_.items():
-        windows.extend((s, last_ts, name, target) for s in starts)
+        windows.extend((s, ordered[-1]["ts"], name, target) for s in starts)
     windows.sort()
     return windows

@@ -160,22 +160,31 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
 
 
 def _next_phase(phase: str, heal_until: float | None, nemesis, scenario: Scenario, events: EventLog):
+    """Advance the phase; phase events carry the time of the fault event that caused them."""
     now = time.time()
     if phase == "warmup" and nemesis.active():
-        events.phase("fault")
+        events.emit(kind="phase", name="fault", ts=_first_ts(events, "fault_start", now))
         return "fault", None
     if phase == "fault" and nemesis.finished():
-        events.phase("heal")
-        return "heal", now + scenario.expect.recovery_within_s
+        healed = _last_ts(events, "fault_end", now)
+        events.emit(kind="phase", name="heal", ts=healed)
+        return "heal", healed + scenario.expect.recovery_within_s
     if phase == "heal" and heal_until is not None and now >= heal_until:
+        events.emit(kind="phase", name="recover", ts=heal_until)
+        return "recover", None
+    if phase == "warmup" and not scenario.timeline and _warmup_over(events, scenario):
+        # baseline: no fault ever; after the warmup ramp the whole run must be clean
         events.phase("recover")
         return "recover", None
-    if phase == "warmup" and nemesis.finished() and not scenario.timeline:
-        # baseline: no fault ever; after the warmup ramp the whole run must be clean
-        if now - events.events[0]["ts"] > 0 and _warmup_over(events, scenario):
-            events.phase("recover")
-            return "recover", None
     return phase, heal_until
+
+
+def _first_ts(events: EventLog, kind: str, default: float) -> float:
+    return min((e["ts"] for e in events.events if e["kind"] == kind), default=default)
+
+
+def _last_ts(events: EventLog, kind: str, default: float) -> float:
+    return max((e["ts"] for e in events.events if e["kind"] == kind), default=default)
 
 
 def _warmup_over(events: EventLog, scenario: Scenario) -> bool:

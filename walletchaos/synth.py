@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from walletchaos.checks.base import CheckContext
+from walletchaos.checks.catalog import CATALOG
 from walletchaos.history import gc_paused, new_op
 from walletchaos.reconcile import resolve_unknowns
 
@@ -35,12 +36,6 @@ EXPECTED_FAILURES: dict[str, frozenset[str]] = {
 BUGS = tuple(EXPECTED_FAILURES)
 
 _PROBLEM_CT = "application/problem+json"
-_CATALOG_FOR_SYNTH = {  # code → (status, retryable, outcome)
-    "DATABASE_UNAVAILABLE": (503, True, "fail"),
-    "GATEWAY_TIMEOUT": (504, True, "unknown"),
-    "INSUFFICIENT_FUNDS": (409, False, "fail"),
-    "TRANSACTION_NOT_FOUND": (404, False, "fail"),
-}
 
 
 @dataclass
@@ -55,7 +50,7 @@ class SynthRun:
 
 
 def problem(code: str, request_id: str, detail: str = "") -> dict[str, Any]:
-    status, retryable, _ = _CATALOG_FOR_SYNTH[code]
+    status, retryable = CATALOG[code]
     return {"type": f"https://walletchaos.dev/problems/{code.lower().replace('_', '-')}",
             "title": code.replace("_", " ").capitalize(), "status": status, "detail": detail or code,
             "code": code, "request_id": request_id, "retryable": retryable}
@@ -107,8 +102,9 @@ class _Sim:
 
     def error(self, i: int, kind: str, ts: float, u: int, code: str, tag: str | None = None,
               **kw: Any) -> dict[str, Any]:
-        status, _, outcome = _CATALOG_FOR_SYNTH[code]
-        return self.emit(i, kind, ts, u, tag, outcome=outcome, status=status, code=code, content_type=_PROBLEM_CT,
+        status = CATALOG[code].status
+        return self.emit(i, kind, ts, u, tag, outcome="unknown" if status == 504 else "fail", status=status,
+                         code=code, content_type=_PROBLEM_CT,
                          problem=problem(code, f"r{tag or i}"), **kw)
 
     def apply(self, i: int, kind: str, amount: int, src: str | None, dst: str | None, key: str,

@@ -48,7 +48,10 @@ def run_checks(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx:
     results: list[CheckResult] = []
     with gc_paused():
         t_all = time.perf_counter()
-        index = RunIndex(history, final, ctx)
+        try:
+            index: RunIndex | None = RunIndex(history, final, ctx)
+        except Exception:  # noqa: BLE001 - malformed input: let each checker fail on it on its own below
+            index = None
         durations: dict[str, float] = {"index": round(time.perf_counter() - t_all, 6)}
         for name in selected:
             t0 = time.perf_counter()

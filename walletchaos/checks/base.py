@@ -127,9 +127,6 @@ class WindowIndex:
         self._starts = [w[0] for w in merged]
         self._ends = [w[1] for w in merged]
 
-    def __bool__(self) -> bool:
-        return bool(self._starts)
-
     def overlaps(self, t0: float, t1: float) -> bool:
         i = bisect.bisect_right(self._starts, t1) - 1
         return i >= 0 and self._ends[i] >= t0

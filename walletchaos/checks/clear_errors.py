@@ -26,7 +26,6 @@ SQL_RE = re.compile(r"\b(?:SELECT\s|INSERT\s+INTO\b|DELETE\s+FROM\b|UPDATE\s+\w+
 IP_RE = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
 # members whose value the wallet generates per request and that carry no free text
 _MEMBER_SET = frozenset(PROBLEM_MEMBERS)
-_UNSEEN: Any = object()
 _OPAQUE_MEMBERS = frozenset({"request_id", "status", "retryable", "code"})
 
 
@@ -51,17 +50,15 @@ def _leak_text(op: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _leak(op: Mapping[str, Any], problem: Any, leaks: dict[Any, str | None]) -> tuple[str | None, str]:
-    """find_leak over _leak_text, memoized on the free-text members (they repeat across ops; building
-    the text for every one of ~10⁵ error responses was the checker's main cost)."""
-    if type(problem) is dict and problem.keys() == _MEMBER_SET:
-        memo_key: Any = (op.get("body_excerpt"), problem.get("title"), problem.get("detail"), problem.get("type"))
-    else:
-        memo_key = _leak_text(op)
-    leak = leaks.get(memo_key, _UNSEEN)
-    if leak is _UNSEEN:
-        leak = leaks[memo_key] = find_leak(_leak_text(op))
-    return leak, (_leak_text(op) if leak is not None else "")
+def _shape(op: Mapping[str, Any], problem: Any) -> tuple[Any, ...] | None:
+    """Everything the response-shape rules look at, as a hashable memo key — or None for anything but a
+    plain problem with exactly the contract's members (those are always checked in full). Error
+    responses repeat a handful of shapes, and checking ~10⁵ of them in full was this checker's main cost."""
+    if type(problem) is not dict or problem.keys() != _MEMBER_SET:
+        return None
+    return (op["status"], op.get("content_type"), op.get("code"), op.get("body_excerpt"), problem["code"],
+            problem["status"], problem["retryable"], problem["title"], problem["detail"], problem["type"],
+            not problem["request_id"])
 
 
 def _evidence(op: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,27 +91,25 @@ class _Allowance:
         return self.transport_windows.overlaps(op["invoke_ts"], end)
 
 
-def _check_problem(op: dict[str, Any], found: Findings, allow: _Allowance, leaks: dict[Any, str | None]) -> None:
-    """All rules for one non-2xx response; `leaks` memoizes find_leak (texts repeat across ops)."""
+def _check_shape(op: dict[str, Any], problem: Any, found: Findings) -> None:
+    """The rules that depend only on the response's shape (see _shape): problem+json, catalog, no leaks."""
     status = op["status"]
-    problem = op.get("problem")
     ctype = op.get("content_type")
     if ctype != PROBLEM_CONTENT_TYPE and (ctype or "").split(";")[0].strip().lower() != PROBLEM_CONTENT_TYPE:
         found.add("wrong_content_type", **_evidence(op), content_type=op.get("content_type"),
                   body_excerpt=(op.get("body_excerpt") or "")[:200])
-    if status == 500 or (problem or {}).get("code") == "INTERNAL_ERROR":
+    if status == 500 or (problem if isinstance(problem, dict) else {}).get("code") == "INTERNAL_ERROR":
         found.add("internal_error", **_evidence(op))
-    leak, text = _leak(op, problem, leaks)
+    text = _leak_text(op)
+    leak = find_leak(text)
     if leak is not None:
         found.add("leaks_internals", **_evidence(op), leaked=leak, body_excerpt=text[:200])
     if not isinstance(problem, dict):
         found.add("not_a_problem", **_evidence(op), body_excerpt=(op.get("body_excerpt") or "")[:200])
         return
-    values = problem.values()
-    if not (_MEMBER_SET <= problem.keys()) or None in values or "" in values:  # fast screen, then exact
-        missing = [m for m in PROBLEM_MEMBERS if problem.get(m) is None or problem.get(m) == ""]
-        if missing:
-            found.add("missing_members", **_evidence(op), missing=missing)
+    missing = [m for m in PROBLEM_MEMBERS if problem.get(m) is None or problem.get(m) == ""]
+    if missing:
+        found.add("missing_members", **_evidence(op), missing=missing)
     code = problem.get("code") or op.get("code")
     entry = CATALOG.get(code) if code is not None else None
     if code is not None and entry is None:
@@ -127,9 +122,14 @@ def _check_problem(op: dict[str, Any], found: Findings, allow: _Allowance, leaks
         if "retryable" in problem and problem["retryable"] is not entry.retryable:
             found.add("retryable_differs_from_catalog", **_evidence(op), retryable=problem["retryable"],
                       catalog_retryable=entry.retryable)
+
+
+def _check_this_op(op: dict[str, Any], problem: dict[str, Any], found: Findings, allow: _Allowance) -> None:
+    """The rules that depend on the op itself: its request id, and whether its code is allowed then."""
     rid, header_rid = problem.get("request_id"), op.get("request_id")
     if rid and header_rid and rid != header_rid:
         found.add("request_id_mismatch", **_evidence(op), problem_request_id=rid)
+    code = problem.get("code") or op.get("code")
     if code is not None and code != "INTERNAL_ERROR" and not allow.code_allowed(code, op):
         found.add("code_not_allowed_in_phase", **_evidence(op), problem_code=code)
 
@@ -146,9 +146,17 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
                       error=op["error"], phase=op.get("phase"), ts=op["invoke_ts"])
     for op in ix.slow:
         found.add("slower_than_deadline", **_evidence(op), latency_ms=op["latency_ms"], limit_ms=limit_ms)
-    leaks: dict[Any, str | None] = {}
+    clean_shapes: set[tuple[Any, ...]] = set()
     for op in ix.errors:
-        _check_problem(op, found, allow, leaks)
+        problem = op.get("problem")
+        shape = _shape(op, problem)
+        if shape is None or shape not in clean_shapes:
+            before = found.count
+            _check_shape(op, problem, found)
+            if shape is not None and found.count == before:
+                clean_shapes.add(shape)
+        if isinstance(problem, dict):
+            _check_this_op(op, problem, found, allow)
     return found.result(
         NAME, f"{len(ix.errors)} error responses all clear; {len(ix.transport)} transport errors during faults;"
               " none slow",

@@ -8,7 +8,6 @@ from typing import Any
 
 from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.index import RunIndex, get_index
-from walletchaos.history import WRITE_KINDS
 
 NAME = "durability"
 

@@ -26,6 +26,7 @@ Txn = dict[str, Any]
 Record = dict[str, Any]
 EXTERNAL = {"deposit": "charges", "withdrawal": "payouts"}  # txn kind → gateway record list
 _LOW, _HIGH = 1, 2  # marks: this txn's key already counted in the acknowledged / possible bound
+STEPS_PER_WINDOW = 4  # recovery: a sliding window is this many consecutive time buckets
 
 
 def gateway_reference(txn: Mapping[str, Any]) -> str:
@@ -121,10 +122,6 @@ class ExportIndex:
         self.gateway_total[kind] = total
         return by_ref
 
-    def txn_for_key(self, key: str | None) -> Txn | None:
-        i = self.by_key.get(key) if key is not None else None
-        return None if i is None else self.transactions[i]
-
     @cached_property
     def by_id(self) -> dict[str, Txn]:
         return {t["transaction_id"]: t for t in self.transactions}
@@ -163,6 +160,11 @@ class RunIndex:
         self.export = export
         after_ts = self.fault_end if self.fault_end is not None and math.isfinite(self.fault_end) else math.inf
         slow_ms = (ctx.deadline_s + ctx.deadline_slack_s) * 1000.0
+        self.bucket_s = bucket_s = ctx.recovery_window_s / STEPS_PER_WINDOW
+        expected = ctx.always_allowed
+        bucket_ops: list[int] = []
+        bucket_ok: list[int] = []
+        last_after = after_ts
 
         groups: dict[str, dict[str, list[Op]]] = {k: {"ok": [], "fail": [], "unknown": []} for k in KINDS}
         transport: list[Op] = []
@@ -195,8 +197,19 @@ class RunIndex:
                     slow.append(op)
                 if status >= 300 or status < 200:
                     errors.append(op)
-            if op["invoke_ts"] >= after_ts:
+            ts = op["invoke_ts"]
+            if ts >= after_ts:
                 after.append(op)
+                if not (outcome == "fail" and op["code"] in expected):  # the client's own errors
+                    b = int((ts - after_ts) / bucket_s)
+                    while b >= len(bucket_ops):
+                        bucket_ops.append(0)
+                        bucket_ok.append(0)
+                    bucket_ops[b] += 1
+                    if outcome == "ok":
+                        bucket_ok[b] += 1
+                    if ts > last_after:
+                        last_after = ts
             if kind not in writes:
                 if kind == "balance" and outcome == "ok":
                     balance = op["balance"]
@@ -208,40 +221,43 @@ class RunIndex:
             # --- join the client's write with the ledger by idempotency key
             key = op["idempotency_key"]
             i = by_key.get(key) if key is not None else None
-            txn = None if i is None else txns[i]
             if i is not None:
                 issued[i] = 1
             if outcome == "ok":
                 acked += 1
+                txn = None if i is None else txns[i]
                 amount = op["args"].get("amount")
                 if txn is None or txn["status"] != "succeeded" or (amount is not None and txn["amount"] != amount):
                     ack_mismatch.append((op, txn))
                 bits = _LOW | _HIGH
             elif outcome == "unknown":
-                bits = _HIGH if self._resolved_status(op, txn) == "succeeded" else 0
+                bits = _HIGH if self._resolved_status(op, None if i is None else txns[i]) == "succeeded" else 0
+                amount = op["args"].get("amount") if bits else None
             else:
                 continue
-            if kind not in low or not bits or key is None:
-                continue
             # --- client-view bounds of money in/out, each idempotency key counted once
+            if kind not in low or not bits or key is None or amount is None:
+                continue
             seen = marks[i] if i is not None else unmatched_marks.get(key, 0)
-            new = bits & ~seen
-            if new:
-                amount = op["args"]["amount"]
-                if new & _LOW:
-                    low[kind] += amount
-                if new & _HIGH:
-                    high[kind] += amount
-                if i is not None:
-                    marks[i] = seen | bits
-                else:
-                    unmatched_marks[key] = seen | bits
+            if seen | bits == seen:
+                continue
+            if bits & ~seen & _LOW:
+                low[kind] += amount
+            if bits & ~seen & _HIGH:
+                high[kind] += amount
+            if i is not None:
+                marks[i] = seen | bits
+            else:
+                unmatched_marks[key] = seen | bits
 
         self.groups = groups
         self.transport = transport        # no HTTP response at all
         self.errors = errors              # non-2xx responses
         self.slow = slow                  # answered later than deadline + slack
         self.after_fault = after          # invoked after the last fault ended (history order)
+        self.bucket_ops = bucket_ops      # per bucket_s after the last fault: ops counted for recovery
+        self.bucket_ok = bucket_ok        # ... of which ok (expected client errors are not counted at all)
+        self.observed_after_fault_s = last_after - after_ts if after else 0.0
         self.balance_reads = reads
         self.negative_reads = negative_reads  # ok balance reads that returned a negative balance
         self.acked_writes = acked

@@ -10,50 +10,26 @@ measured recovery time.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from walletchaos.checks.base import CheckContext, CheckResult, Findings
-from walletchaos.checks.index import RunIndex, get_index
+from walletchaos.checks.index import STEPS_PER_WINDOW, RunIndex, get_index
 from walletchaos.history import WRITE_KINDS
 
 NAME = "recovery"
-STEPS_PER_WINDOW = 4
 
 
 def _counted(op: Mapping[str, Any], expected: frozenset[str]) -> bool:
     return not (op["outcome"] == "fail" and op.get("code") in expected)
 
 
-def _windows(after: Sequence[dict[str, Any]], start: float, ctx: CheckContext
-             ) -> tuple[list[tuple[float, int, int]], float]:
-    """[(offset_s, ops, ok)] per sliding window over the ops invoked after `start`, from step buckets."""
-    step = ctx.recovery_window_s / STEPS_PER_WINDOW
-    ops_b: list[int] = []
-    ok_b: list[int] = []
-    expected = ctx.always_allowed
-    last = start
-    for op in after:
-        outcome = op["outcome"]
-        if outcome == "fail" and op["code"] in expected:  # _counted(), inlined: this loop is hot
-            continue
-        ts = op["invoke_ts"]
-        i = int((ts - start) / step)
-        if i >= len(ops_b):
-            grow = i + 1 - len(ops_b)
-            ops_b.extend([0] * grow)
-            ok_b.extend([0] * grow)
-        ops_b[i] += 1
-        if outcome == "ok":
-            ok_b[i] += 1
-        if ts > last:
-            last = ts
+def _windows(ix: RunIndex) -> list[tuple[float, int, int]]:
+    """[(offset_s, ops, ok)] per sliding window (STEPS_PER_WINDOW buckets, sliding by one bucket)."""
+    ops_b, ok_b, step = ix.bucket_ops, ix.bucket_ok, ix.bucket_s
     n_full = max(len(ops_b) - STEPS_PER_WINDOW + 1, 1 if ops_b else 0)
-    windows = []
-    for w in range(n_full):
-        windows.append((w * step, sum(ops_b[w:w + STEPS_PER_WINDOW]), sum(ok_b[w:w + STEPS_PER_WINDOW])))
-    return windows, last - start
+    return [(w * step, sum(ops_b[w:w + STEPS_PER_WINDOW]), sum(ok_b[w:w + STEPS_PER_WINDOW]))
+            for w in range(n_full)]
 
 
 def _recovery_offset(windows: list[tuple[float, int, int]], ctx: CheckContext) -> float | None:
@@ -79,7 +55,8 @@ def _measure(ix: RunIndex, ctx: CheckContext, found: Findings, stats: dict[str, 
     """Recovery time after the last fault; findings if never or too late."""
     fault_end = ix.fault_end
     stats["last_fault_end"] = fault_end
-    windows, observed_s = _windows(ix.after_fault, fault_end, ctx) if math.isfinite(fault_end) else ([], 0.0)
+    windows = _windows(ix)
+    observed_s = ix.observed_after_fault_s
     offset = _recovery_offset(windows, ctx)
     stats.update(recovery_time_s=offset, observed_after_fault_s=round(observed_s, 3), windows=len(windows))
     if offset is None:

@@ -270,10 +270,24 @@ class DockerTopology:
         wallet.start()
         self._wait_ready("wallet")
 
+    def save_logs(self) -> None:
+        """Write each container's log so far to `<workdir>/logs/<service>.log` (stop() does it too)."""
+        import docker
+
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for service, c in self.containers.items():
+            if c._container is None:
+                continue
+            try:
+                (self.logs / f"{service}.log").write_bytes(c._container.logs(stdout=True, stderr=True))
+            except (docker.errors.APIError, OSError):
+                pass
+
     def stop(self) -> None:
         """Save logs, remove containers, network and volume; idempotent, safe after a partial start."""
         import docker
 
+        self.save_logs()
         for service, c in reversed(list(self.containers.items())):
             wrapped = c._container
             if wrapped is None:
@@ -282,8 +296,7 @@ class DockerTopology:
                 wrapped.reload()
                 if wrapped.status == "paused":
                     wrapped.unpause()
-                (self.logs / f"{service}.log").write_bytes(wrapped.logs(stdout=True, stderr=True))
-            except (docker.errors.APIError, OSError):
+            except docker.errors.APIError:
                 pass
             try:
                 wrapped.remove(force=True, v=True)

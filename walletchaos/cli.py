@@ -59,10 +59,17 @@ def _select(name: str, scenarios_dir: Path):
 
 
 @app.command("list")
-def list_scenarios(scenarios_dir: Path = typer.Option(DEFAULT_SCENARIOS, "--scenarios-dir")) -> None:
+def list_scenarios(scenarios_dir: Path = typer.Option(DEFAULT_SCENARIOS, "--scenarios-dir"),
+                   markdown: bool = typer.Option(False, "--markdown", help="a Markdown table (for docs)")) -> None:
     """List the scenario catalog."""
     from walletchaos.scenario import load_catalog
 
+    if markdown:
+        print("| scenario | family | reproduces | what it does | errors allowed |\n|---|---|---|---|---|")
+        for s in load_catalog(scenarios_dir):
+            codes = ", ".join(f"`{c}`" for c in s.expect.errors_allowed) or "–"
+            print(f"| `{s.name}` | {s.family} | {s.anomaly} | {s.description} | {codes} |")
+        return
     table = Table("scenario", "family", "duration", "faults")
     table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=60)
     for s in load_catalog(scenarios_dir):

@@ -83,8 +83,9 @@ class _Allowance:
     def code_allowed(self, code: str, op: Mapping[str, Any]) -> bool:
         if code in self.always or code in self.everywhere or code in self.by_phase.get(op.get("phase"), ()):
             return True
-        ts = op["invoke_ts"]
-        return code in self.fault_codes and self.code_windows.overlaps(ts, ts)
+        # an op in flight when a fault began (invoked just before it) may carry the fault's codes too
+        return code in self.fault_codes and self.code_windows.overlaps(op["invoke_ts"], op.get("complete_ts")
+                                                                       or op["invoke_ts"])
 
     def transport_allowed(self, op: Mapping[str, Any]) -> bool:
         end = op.get("complete_ts") or op["invoke_ts"]

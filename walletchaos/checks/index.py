@@ -200,7 +200,9 @@ class RunIndex:
             ts = op["invoke_ts"]
             if ts >= after_ts:
                 after.append(op)
-                if not (outcome == "fail" and op["code"] in expected):  # the client's own errors
+                # not counted: the client's own errors, and 202 replays (a retry told that a transaction
+                # from the fault is still pending until reconcile: the past's state, not present health)
+                if not (outcome == "fail" and op["code"] in expected) and status != 202:
                     b = int((ts - after_ts) / bucket_s)
                     while b >= len(bucket_ops):
                         bucket_ops.append(0)

@@ -33,14 +33,25 @@ def _windows(ix: RunIndex) -> list[tuple[float, int, int]]:
 
 
 def _recovery_offset(windows: list[tuple[float, int, int]], ctx: CheckContext) -> float | None:
-    """Offset of the earliest window after which no measurable window is below the threshold."""
+    """Offset of the earliest measurable window at/above the threshold after which the system stays
+    healthy: every later window is at/above the threshold, or (a lone failure in a small window should
+    not erase a recovery) all ops from that window on taken together are."""
     recovered: float | None = None
-    for offset, n, ok in windows:
+    suffix_ops = suffix_ok = 0
+    suffix: list[tuple[int, int]] = []
+    for _, n, ok in reversed(windows):
+        suffix_ops, suffix_ok = suffix_ops + n, suffix_ok + ok
+        suffix.append((suffix_ops, suffix_ok))
+    suffix.reverse()
+    for i, (offset, n, ok) in enumerate(windows):
         if n < ctx.recovery_min_ops:
             continue
         if ok / n >= ctx.recovery_threshold:
             if recovered is None:
                 recovered = offset
+            total, good = suffix[i]
+            if good / total >= ctx.recovery_threshold:
+                return offset
         else:
             recovered = None
     return recovered

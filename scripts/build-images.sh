@@ -108,6 +108,9 @@ build() {
   DOCKER_BUILDKIT=0 docker build --label "$LABEL" -t "$tag" "$@" >"$CACHE/build-${tag//[:\/]/_}.log" 2>&1 \
     || { tail -40 "$CACHE/build-${tag//[:\/]/_}.log" >&2; echo "build-images: docker build $tag failed" >&2; exit 1; }
 }
+# the dependency stage gets its own tag: the classic builder's cache lives in images, and an untagged
+# stage would be pruned below (and a rebuild of the wheel layer would follow)
+build "${APP_IMAGE%:*}-deps:${APP_IMAGE##*:}" -f docker/app/Dockerfile --target deps --build-arg "PYTHON_IMAGE=walletchaos/python:$SUITE" .
 build "$APP_IMAGE"  -f docker/app/Dockerfile --build-arg "PYTHON_IMAGE=walletchaos/python:$SUITE" .
 build "$TOXI_IMAGE" --build-arg "BASE_IMAGE=$BASE_IMAGE" docker/toxiproxy
 build "$PG_IMAGE"   --build-arg "BASE_IMAGE=$BASE_IMAGE" docker/postgres

@@ -38,3 +38,22 @@ def test_scenario_holds_on_correct_wallet(name: str, tmp_path: Path) -> None:
     assert not failed, f"{name} broke invariants (run dir {result.run_dir}):\n{detail}"
     assert (result.run_dir / "index.html").stat().st_size > 10_000
     assert (result.run_dir / "junit.xml").exists()
+
+
+# Backend `docker`: baseline and one scenario per fault family, the same files unchanged.
+DOCKER_SUBSET = ["baseline", "wallet-kill", "network-flaky", "db-crash", "gateway-slow", "maintenance-window",
+                 "peak-hour-congestion"]
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.parametrize("name", DOCKER_SUBSET)
+def test_scenario_holds_on_docker_backend(name: str, tmp_path: Path) -> None:
+    scenario = CATALOG[name]
+    opts = RunOptions(backend="docker", report_dir=tmp_path, seed=1, show_progress=False,
+                      duration_s=min(scenario.duration_s, MAX_DURATION_S))
+    result = run_scenario(scenario, opts)
+    failed = [r for r in result.verdict["results"] if not r["passed"]]
+    detail = "\n".join(f"{r['name']}: {r['summary']}\n  {json.dumps(r['counterexamples'][:3])[:1500]}" for r in failed)
+    assert not failed, f"{name} on docker broke invariants (run dir {result.run_dir}):\n{detail}"
+    assert result.verdict["meta"]["backend"] == "docker"

@@ -122,8 +122,8 @@ def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None =
                                     timeout=opts.reconcile_timeout_s)
     finally:
         events.close()
-        _copy_service_logs(run_dir)
         topo.stop()
+        _copy_service_logs(run_dir)  # after stop: the docker backend collects container logs then
     meta["finished_at"] = time.time()
     return _judge(scenario, run_dir, final, meta)
 

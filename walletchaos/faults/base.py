@@ -103,10 +103,12 @@ class Fault(ABC):
             if self._state != "idle":
                 return
             self._state = "failed"  # until _inject returns: stop() will then heal what was done
+            began = time.time()  # the fault takes effect during _inject (a docker kill takes ~150 ms)
             self._inject(ctx)
             self._state = "active"
-            self.started_at = time.time()
-            ctx.emit(event("fault_start", self.name, self.target, {"fault": self.kind, **self.details()}))
+            self.started_at = began
+            record = event("fault_start", self.name, self.target, {"fault": self.kind, **self.details()})
+            ctx.emit({**record, "ts": began})
 
     def stop(self, ctx: FaultContext) -> None:
         with self._lock:

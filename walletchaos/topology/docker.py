@@ -33,7 +33,7 @@ import httpx
 from walletchaos.topology.base import Service, TopologyError
 from walletchaos.toxiproxy_client import ToxiproxyClient
 
-LOOPBACK = "127.0.0.1"
+LOOPBACK = "127.0.0.1"  # published ports bind here only
 LABEL = "walletchaos"
 LABEL_OWNER = "walletchaos.owner"
 LABEL_RUN = "walletchaos.run"

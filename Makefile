@@ -10,7 +10,7 @@ setup:            ## .venv + packages + Toxiproxy server binary (idempotent)
 	@bash scripts/setup.sh
 
 chaos: setup      ## run the whole scenario catalog (short durations); exit 0 only if every invariant held
-	$(WC) run all
+	$(WC) run all --parallel 2
 
 test: setup docker-engine images docker-clean   ## everything CI runs: unit, real-process, catalog, docker, planted bugs
 	$(PYTEST) -q

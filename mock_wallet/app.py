@@ -39,10 +39,11 @@ def build_context(settings: WalletSettings) -> WalletContext:
                   on_unavailable=metrics.db_errors.inc)
     gateway = GatewayClient(settings.gateway_url, settings.gateway_timeout_s)
     auth = AuthService(db, lockout_s=settings.lockout_s, session_ttl_s=settings.session_ttl_s)
-    money = MoneyService(db, auth, gateway, metrics)
+    idempotency = IdempotencyStore(db, lease_s=settings.deadline_s + 1.0)
+    money = MoneyService(db, auth, gateway, metrics, idempotency)
     return WalletContext(
         settings=settings, db=db, gateway=gateway, auth=auth, money=money, queries=Queries(db),
-        idempotency=IdempotencyStore(db, lease_s=settings.deadline_s + 1.0),
+        idempotency=idempotency,
         reconciler=Reconciler(db, gateway, money, metrics, budget_s=settings.deadline_s * 0.6),
         metrics=metrics, maintenance=Maintenance())
 

@@ -48,6 +48,14 @@ def locked_problem(until: datetime) -> ProblemError:
 
 
 @dataclass(frozen=True)
+class PinCheck:
+    """A PIN verified outside any transaction: ok is None when it was not tried because it was locked."""
+
+    ok: bool | None
+    locked_until: datetime | None
+
+
+@dataclass(frozen=True)
 class Session:
     user_id: uuid.UUID
     token: str
@@ -109,15 +117,30 @@ class AuthService:
             raise ProblemError("UNAUTHENTICATED", "The bearer token is missing, invalid or expired.")
         return user_id
 
-    async def check_pin(self, conn: asyncpg.Connection, user_id: uuid.UUID, pin: str) -> ProblemError | None:
-        """Verify the payment PIN inside the caller's transaction; a refusal is returned, not raised, so
-        the caller can commit the failure counter together with the idempotent refusal."""
+    async def verify_pin(self, user_id: uuid.UUID, pin: str) -> PinCheck:
+        """Hash and compare the payment PIN *before* any transaction or row lock is taken: scrypt costs
+        milliseconds, and a transaction holding both accounts' row locks must not wait on it. Counters
+        are not touched here; `settle_pin` applies the outcome inside the money transaction."""
+        async with self.db.connection() as conn:
+            row = await conn.fetchrow(
+                """SELECT pin_hash, pin_salt, pin_locked_until, pin_locked_until > now() AS locked
+                   FROM users WHERE id = $1""", user_id)
+        if row["locked"]:
+            return PinCheck(None, row["pin_locked_until"])  # no hash: a locked PIN is not even tried
+        return PinCheck(hmac.compare_digest(await hash_secret(pin, row["pin_salt"]), row["pin_hash"]), None)
+
+    async def settle_pin(self, conn: asyncpg.Connection, user_id: uuid.UUID, check: PinCheck) -> ProblemError | None:
+        """Apply a verified PIN inside the caller's transaction: re-check the lockout under the user row's
+        lock (so concurrent guesses cannot slip past a lockout set meanwhile), reset or count failures.
+        A refusal is returned, not raised, so the caller commits it with the idempotent refusal."""
         row = await conn.fetchrow(
-            "SELECT pin_hash, pin_salt, pin_locked_until, failed_pins, now() AS now FROM users WHERE id = $1",
-            user_id)
-        if row["pin_locked_until"] is not None and row["pin_locked_until"] > row["now"]:
+            """SELECT failed_pins, pin_locked_until, pin_locked_until > now() AS locked
+               FROM users WHERE id = $1 FOR UPDATE""", user_id)
+        if row["locked"]:
             return locked_problem(row["pin_locked_until"])
-        if hmac.compare_digest(await hash_secret(pin, row["pin_salt"]), row["pin_hash"]):
+        if check.ok is None:  # locked when verified; the lock ran out in between: still refuse this attempt
+            return locked_problem(check.locked_until)
+        if check.ok:
             if row["failed_pins"]:
                 await conn.execute("UPDATE users SET failed_pins = 0 WHERE id = $1", user_id)
             return None

@@ -62,37 +62,46 @@ class IdempotencyStore:
         self.lease_s = lease_s
 
     async def claim(self, idem: IdempotencyKey) -> Replay | None:
-        """Claim the key (None: go ahead) or return the earlier outcome (Replay, or raise its problem)."""
+        """Claim the key in a transaction of its own (None: go ahead) or return the earlier outcome."""
         async with self.db.transaction() as conn:
-            inserted = await conn.fetchval(
-                """INSERT INTO idempotency_keys (user_id, key, request_hash, state, lease_until)
-                   VALUES ($1, $2, $3, 'in_progress', now() + make_interval(secs => $4))
-                   ON CONFLICT DO NOTHING RETURNING true""",
-                idem.user_id, idem.key, idem.request_hash, self.lease_s)
-            if inserted:
-                return None
-            row = await conn.fetchrow(
-                """SELECT request_hash, state, problem, lease_until > now() AS leased
-                   FROM idempotency_keys WHERE user_id = $1 AND key = $2 FOR UPDATE""", idem.user_id, idem.key)
-            if row["request_hash"] != idem.request_hash:
-                raise ProblemError("IDEMPOTENCY_KEY_REUSED",
-                                   "This Idempotency-Key was used for a different request.")
-            if row["state"] == "in_progress" and row["leased"]:
-                raise ProblemError("REQUEST_IN_PROGRESS",
-                                   "A request with this Idempotency-Key is still being processed; retry later.")
-            txn = await conn.fetchrow("SELECT * FROM transactions WHERE user_id = $1 AND idempotency_key = $2",
-                                      idem.user_id, idem.key)
-            if txn is not None:
-                await idem.mark_done(conn)
-                return Replay(txn)
-            if row["state"] == "done" and row["problem"] is not None:
-                stored = json.loads(row["problem"])
-                raise ProblemError(stored["code"], stored["detail"], extra=stored.get("extra") or {})
-            # the first request died before deciding anything: take the key over
-            await conn.execute(
-                """UPDATE idempotency_keys SET state = 'in_progress', lease_until = now() + make_interval(secs => $3)
-                   WHERE user_id = $1 AND key = $2""", idem.user_id, idem.key, self.lease_s)
+            return await self.claim_in(conn, idem)
+
+    async def claim_in(self, conn: asyncpg.Connection, idem: IdempotencyKey, *,
+                       state: str = "in_progress") -> Replay | None:
+        """Claim the key inside the caller's transaction, so the claim commits together with the work it
+        guards (one commit instead of two; a rollback leaves no claim behind). `state='done'` when the
+        whole outcome commits in this same transaction (a transfer): nobody can ever see it in progress.
+        A concurrent duplicate blocks on the unique key until this transaction ends, then replays.
+        Returns None (go ahead) or the earlier outcome (Replay, or raises its problem)."""
+        inserted = await conn.fetchval(
+            """INSERT INTO idempotency_keys (user_id, key, request_hash, state, lease_until)
+               VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+               ON CONFLICT DO NOTHING RETURNING true""",
+            idem.user_id, idem.key, idem.request_hash, state, self.lease_s)
+        if inserted:
             return None
+        row = await conn.fetchrow(
+            """SELECT request_hash, state, problem, lease_until > now() AS leased
+               FROM idempotency_keys WHERE user_id = $1 AND key = $2 FOR UPDATE""", idem.user_id, idem.key)
+        if row["request_hash"] != idem.request_hash:
+            raise ProblemError("IDEMPOTENCY_KEY_REUSED",
+                               "This Idempotency-Key was used for a different request.")
+        if row["state"] == "in_progress" and row["leased"]:
+            raise ProblemError("REQUEST_IN_PROGRESS",
+                               "A request with this Idempotency-Key is still being processed; retry later.")
+        txn = await conn.fetchrow("SELECT * FROM transactions WHERE user_id = $1 AND idempotency_key = $2",
+                                  idem.user_id, idem.key)
+        if txn is not None:
+            await idem.mark_done(conn)
+            return Replay(txn)
+        if row["state"] == "done" and row["problem"] is not None:
+            stored = json.loads(row["problem"])
+            raise ProblemError(stored["code"], stored["detail"], extra=stored.get("extra") or {})
+        # the first request died before deciding anything: take the key over
+        await conn.execute(
+            """UPDATE idempotency_keys SET state = $3, lease_until = now() + make_interval(secs => $4)
+               WHERE user_id = $1 AND key = $2""", idem.user_id, idem.key, state, self.lease_s)
+        return None
 
     async def release(self, idem: IdempotencyKey) -> None:
         """Forget an undecided claim (transient failure) so a retry need not wait for the lease.

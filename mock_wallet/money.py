@@ -12,10 +12,10 @@ import uuid
 import asyncpg
 
 from mock_wallet import ledger
-from mock_wallet.auth import AuthService
+from mock_wallet.auth import AuthService, PinCheck
 from mock_wallet.db import Database
 from mock_wallet.gateway_client import GatewayClient, GatewayResult, Operation, Outcome
-from mock_wallet.idempotency import IdempotencyKey
+from mock_wallet.idempotency import IdempotencyKey, IdempotencyStore
 from mock_wallet.ledger import CLEARING
 from mock_wallet.metrics import WalletMetrics
 from mock_wallet.problems import ProblemError
@@ -49,32 +49,40 @@ def gateway_unknown(txn_id: uuid.UUID, detail: str) -> ProblemError:
 
 
 class MoneyService:
-    def __init__(self, db: Database, auth: AuthService, gateway: GatewayClient, metrics: WalletMetrics) -> None:
+    """Every money op claims its idempotency key inside its own first transaction (one commit, not two),
+    and verifies the PIN before that transaction begins (no scrypt while row locks are held)."""
+
+    def __init__(self, db: Database, auth: AuthService, gateway: GatewayClient, metrics: WalletMetrics,
+                 idempotency: IdempotencyStore) -> None:
         self.db = db
         self.auth = auth
         self.gateway = gateway
         self.metrics = metrics
+        self.idempotency = idempotency
 
     # -- transfers -------------------------------------------------------------------------------
     async def transfer(self, idem: IdempotencyKey, from_id: uuid.UUID, to_id: uuid.UUID, amount: int,
                        pin: str) -> asyncpg.Record:
+        """The transfer, or the replayed transaction of an earlier request with this key."""
+        pin_check = await self.auth.verify_pin(idem.user_id, pin)
         async with self.db.transaction() as conn:
-            result = await self._transfer_in_txn(conn, idem, from_id, to_id, amount, pin)
+            replay = await self.idempotency.claim_in(conn, idem, state="done")
+            if replay is not None:
+                return replay.transaction
+            result = await self._transfer_in_txn(conn, idem, from_id, to_id, amount, pin_check)
             if isinstance(result, ProblemError):
                 await idem.record_refusal(conn, result)
-            else:
-                await idem.mark_done(conn)
         if isinstance(result, ProblemError):
             raise result
         return result
 
     async def _transfer_in_txn(self, conn: asyncpg.Connection, idem: IdempotencyKey, from_id: uuid.UUID,
-                               to_id: uuid.UUID, amount: int, pin: str) -> asyncpg.Record | ProblemError:
+                               to_id: uuid.UUID, amount: int, pin_check: PinCheck) -> asyncpg.Record | ProblemError:
         accounts = await ledger.lock_accounts(conn, [from_id, to_id])
         source, target = accounts.get(from_id), accounts.get(to_id)
         if source is None or source["user_id"] != idem.user_id or target is None or target["kind"] != "user":
             return account_not_found()
-        refusal = await self.auth.check_pin(conn, idem.user_id, pin)
+        refusal = await self.auth.settle_pin(conn, idem.user_id, pin_check)
         if refusal is not None:
             return refusal
         for account in (source, target):
@@ -91,6 +99,9 @@ class MoneyService:
     # -- deposits and withdrawals ----------------------------------------------------------------
     async def deposit(self, idem: IdempotencyKey, account_id: uuid.UUID, amount: int) -> asyncpg.Record:
         async with self.db.transaction() as conn:
+            replay = await self.idempotency.claim_in(conn, idem)
+            if replay is not None:
+                return replay.transaction
             result = await self._open_deposit(conn, idem, account_id, amount)
             if isinstance(result, ProblemError):
                 await idem.record_refusal(conn, result)
@@ -110,8 +121,12 @@ class MoneyService:
                                                user_id=idem.user_id, idempotency_key=idem.key)
 
     async def withdraw(self, idem: IdempotencyKey, account_id: uuid.UUID, amount: int, pin: str) -> asyncpg.Record:
+        pin_check = await self.auth.verify_pin(idem.user_id, pin)
         async with self.db.transaction() as conn:
-            result = await self._open_withdrawal(conn, idem, account_id, amount, pin)
+            replay = await self.idempotency.claim_in(conn, idem)
+            if replay is not None:
+                return replay.transaction
+            result = await self._open_withdrawal(conn, idem, account_id, amount, pin_check)
             if isinstance(result, ProblemError):
                 await idem.record_refusal(conn, result)
         if isinstance(result, ProblemError):
@@ -119,12 +134,12 @@ class MoneyService:
         return await self._settle_through_gateway(idem, result)
 
     async def _open_withdrawal(self, conn: asyncpg.Connection, idem: IdempotencyKey, account_id: uuid.UUID,
-                               amount: int, pin: str) -> asyncpg.Record | ProblemError:
+                               amount: int, pin_check: PinCheck) -> asyncpg.Record | ProblemError:
         """Check and hold the funds (user -amount, clearing +amount) with a pending transaction."""
         account = (await ledger.lock_accounts(conn, [account_id])).get(account_id)
         if account is None or account["user_id"] != idem.user_id:
             return account_not_found()
-        refusal = await self.auth.check_pin(conn, idem.user_id, pin)
+        refusal = await self.auth.settle_pin(conn, idem.user_id, pin_check)
         if refusal is not None:
             return refusal
         if account["status"] == "frozen":
@@ -148,13 +163,12 @@ class MoneyService:
             await self._finish_key(idem)
             raise gateway_unknown(txn["id"], result.detail)
         try:
-            settled = await self.apply_outcome(txn["id"], result)
+            settled = await self.apply_outcome(txn["id"], result, idem)
         except ProblemError as exc:
             if exc.code != "DATABASE_UNAVAILABLE":
                 raise
             # the gateway decided but we could not record it: still pending, reconcile will apply it
             raise gateway_unknown(txn["id"], "the outcome could not be recorded") from None
-        await self._finish_key(idem)
         if settled["status"] == "failed":
             raise gateway_failed(settled, result.detail)
         return settled
@@ -168,10 +182,14 @@ class MoneyService:
         except ProblemError:
             pass
 
-    async def apply_outcome(self, txn_id: uuid.UUID, result: GatewayResult) -> asyncpg.Record:
+    async def apply_outcome(self, txn_id: uuid.UUID, result: GatewayResult,
+                            idem: IdempotencyKey | None = None) -> asyncpg.Record:
         """Apply a definite gateway outcome to a pending transaction, exactly once (row lock + status
-        check), whether it comes from the request itself or from reconcile."""
+        check), whether it comes from the request itself or from reconcile. The request's own key is
+        marked done in the same commit."""
         async with self.db.transaction() as conn:
+            if idem is not None:
+                await idem.mark_done(conn)
             txn = await conn.fetchrow("SELECT * FROM transactions WHERE id = $1 FOR UPDATE", txn_id)
             if txn["status"] != "pending":
                 return txn

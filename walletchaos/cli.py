@@ -90,6 +90,7 @@ def run(
     report_dir: Path = typer.Option(Path("reports"), help="where run directories go"),
     scenarios_dir: Path = typer.Option(DEFAULT_SCENARIOS, "--scenarios-dir"),
     bugs: Optional[str] = typer.Option(None, help="plant bugs in the wallet (WALLET_BUGS), test runs only"),
+    parallel: int = typer.Option(1, min=1, max=8, help="scenarios run side by side (each on its own stack)"),
 ) -> None:
     """Run one scenario, a comma list, or the whole catalog; exit 0 only if every invariant held."""
     from walletchaos.runner import RunOptions, point_latest, run_scenario, run_suite
@@ -97,9 +98,9 @@ def run(
     if backend not in ("process", "docker"):
         raise UserError(f"--backend must be 'process' or 'docker', not {backend!r}")
     scenarios = _select(name, scenarios_dir)
-    wallet_env = {"WALLET_BUGS": bugs} if bugs else {}
+    wallet_env = {"WALLET_BUGS": bugs, "WALLET_ALLOW_BUGS": "1"} if bugs else {}
     opts = RunOptions(backend=backend, seed=seed, report_dir=report_dir, users=users, duration_s=duration,
-                      processes=processes, wallet_env=wallet_env)
+                      processes=processes, wallet_env=wallet_env, parallel=parallel)
     if len(scenarios) == 1:
         result = run_scenario(scenarios[0], opts, console)
         point_latest(report_dir, result.run_dir)

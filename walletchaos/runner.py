@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,6 +54,8 @@ class RunOptions:
     wallet_env: dict[str, str] = field(default_factory=dict)
     show_progress: bool = True
     reconcile_timeout_s: float = 30.0
+    parallel: int = 1  # scenarios run side by side in a suite (each on its own stack and ports)
+    cancel: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: runs tear down
 
 
 @dataclass
@@ -148,6 +152,8 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
         phase, heal_until = "warmup", None
         with progress:
             while load.is_running():
+                if opts.cancel.is_set():
+                    raise KeyboardInterrupt
                 phase, heal_until = _next_phase(phase, heal_until, nemesis, scenario, events)
                 progress.update(phase=phase, active=nemesis.active(), elapsed=time.time() - start)
                 time.sleep(0.5)  # display refresh tick; the load process itself bounds the run
@@ -246,16 +252,33 @@ def judge_run_dir(run_dir: Path, scenario: Scenario) -> RunResult:
 
 
 def run_suite(scenarios: list[Scenario], opts: RunOptions, console: Console | None = None) -> tuple[Path, list[RunResult]]:
-    """Run several scenarios one after another into one suite directory."""
+    """Run several scenarios into one suite directory, `opts.parallel` at a time.
+
+    Each run has its own stack on its own free ports, so runs side by side do not share state; the
+    load per scenario is light (think time), which is what lets two fit on two cores.
+    """
     console = console or Console(stderr=True)
     suite_dir = new_run_dir(opts.report_dir, "suite")
-    results: list[RunResult] = []
-    suite_opts = RunOptions(**{**opts.__dict__, "report_dir": suite_dir})
-    for sc in scenarios:
-        console.rule(f"[bold]{sc.name}")
+    parallel = max(1, min(opts.parallel, len(scenarios)))
+    suite_opts = RunOptions(**{**opts.__dict__, "report_dir": suite_dir,
+                               "show_progress": opts.show_progress and parallel == 1})
+
+    def one(sc: Scenario) -> RunResult:
+        if parallel == 1:
+            console.rule(f"[bold]{sc.name}")
         result = run_scenario(sc, suite_opts, console)
-        results.append(result)
-        console.print(_one_line(result))
+        console.print(_one_line(result), soft_wrap=True)
+        return result
+
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="scenario") as pool:
+        futures = [pool.submit(one, sc) for sc in scenarios]
+        try:
+            results = [f.result() for f in futures]
+        except BaseException:
+            opts.cancel.set()  # Ctrl-C or a failed run: the others stop and tear down too
+            for f in futures:
+                f.cancel()
+            raise
     write_junit([r.verdict for r in results], suite_dir / "junit.xml")
     (suite_dir / "summary.md").write_text(suite_summary([r.verdict for r in results]))
     write_suite_report(suite_dir, [r.run_dir for r in results])

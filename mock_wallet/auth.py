@@ -132,10 +132,12 @@ class AuthService:
     async def settle_pin(self, conn: asyncpg.Connection, user_id: uuid.UUID, check: PinCheck) -> ProblemError | None:
         """Apply a verified PIN inside the caller's transaction: re-check the lockout under the user row's
         lock (so concurrent guesses cannot slip past a lockout set meanwhile), reset or count failures.
+        NO KEY UPDATE, not UPDATE: the FKs of the key/transaction rows hold KEY SHARE on the user row, and
+        FOR UPDATE would conflict with those of concurrent money ops of the same user (deadlock).
         A refusal is returned, not raised, so the caller commits it with the idempotent refusal."""
         row = await conn.fetchrow(
             """SELECT failed_pins, pin_locked_until, pin_locked_until > now() AS locked
-               FROM users WHERE id = $1 FOR UPDATE""", user_id)
+               FROM users WHERE id = $1 FOR NO KEY UPDATE""", user_id)
         if row["locked"]:
             return locked_problem(row["pin_locked_until"])
         if check.ok is None:  # locked when verified; the lock ran out in between: still refuse this attempt

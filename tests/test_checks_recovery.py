@@ -104,3 +104,27 @@ def test_stored_resolutions_are_used_when_present() -> None:
     unknown = run.find("deposit", 300)
     final = run.final(resolutions={unknown["op_id"]: {"txn_id": None, "status": "pending"}})
     assert rules(judge(run, final)) == {"unknown_op_unresolved"}
+
+
+def _with_replays_after_fault(fresh_key: bool) -> RunBuilder:
+    """A withdrawal refused with GATEWAY_ERROR during the fault, retried with its key after it: the
+    retries replay the recorded refusal (or, with fresh keys, are new failures of the present)."""
+    run = healthy_run(recovered_ops=0)
+    run.at(FAULT_END - 1)
+    run.withdrawal("bob", 10, outcome="fail", code="GATEWAY_ERROR", key="k-during")
+    run.at(FAULT_END)
+    for i in range(120):
+        if i % 4 == 0:
+            run.withdrawal("bob", 10, outcome="fail", code="GATEWAY_ERROR",
+                           key=f"k-fresh-{i}" if fresh_key else "k-during")
+        else:
+            run.balance("alice")
+    return run
+
+
+def test_retries_replaying_an_outcome_from_the_fault_do_not_count_against_recovery() -> None:
+    assert judge(_with_replays_after_fault(fresh_key=False)).passed
+
+
+def test_fresh_failures_after_the_fault_still_count() -> None:
+    assert rules(judge(_with_replays_after_fault(fresh_key=True))) == {"never_recovered"}

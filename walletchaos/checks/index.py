@@ -172,6 +172,7 @@ class RunIndex:
         slow: list[Op] = []
         after: list[Op] = []
         ack_mismatch: list[tuple[Op, Txn | None]] = []
+        keys_before: set[str] = set()  # idempotency keys sent before the last fault ended
         acked = reads = 0
         negative_reads: list[Op] = []
         low = dict.fromkeys(EXTERNAL, 0)
@@ -198,11 +199,17 @@ class RunIndex:
                 if status >= 300 or status < 200:
                     errors.append(op)
             ts = op["invoke_ts"]
-            if ts >= after_ts:
+            key = op.get("idempotency_key")
+            if ts < after_ts:
+                if key is not None:
+                    keys_before.add(key)
+            else:
                 after.append(op)
-                # not counted: the client's own errors, and 202 replays (a retry told that a transaction
-                # from the fault is still pending until reconcile: the past's state, not present health)
-                if not (outcome == "fail" and op["code"] in expected) and status != 202:
+                # not counted: the client's own errors, 202 replays (a retry told that a transaction from
+                # the fault is still pending until reconcile), and any retry of a key first sent before the
+                # fault ended (it replays the past's recorded outcome, not present health)
+                if not (outcome == "fail" and op["code"] in expected) and status != 202 \
+                        and key not in keys_before:
                     b = int((ts - after_ts) / bucket_s)
                     while b >= len(bucket_ops):
                         bucket_ops.append(0)

@@ -14,7 +14,7 @@ chaos: setup      ## run the whole scenario catalog (short durations); exit 0 on
 
 test: setup docker-engine images docker-clean   ## everything CI runs: unit, real-process, catalog, docker, planted bugs
 	$(PYTEST) -q
-	$(WC) detect --mode quick --report-dir reports/detect
+	$(WC) detect --mode quick --parallel 2 --report-dir reports/detect
 
 test-local: setup ## the same without containers (no Docker engine needed)
 	$(PYTEST) -q -m "not docker"
@@ -23,10 +23,10 @@ test-fast: setup  ## pure-logic unit tests only (seconds)
 	$(PYTEST) -q -m "not slow and not docker"
 
 detect: setup     ## planted-bug detection, quick (each bug against the scenario that should catch it)
-	$(WC) detect --mode quick
+	$(WC) detect --mode quick --parallel 2
 
 detect-full: setup  ## every planted bug x every scenario + 20 seeds of the correct wallet (long)
-	$(WC) detect --mode full --seeds 20
+	$(WC) detect --mode full --seeds 20 --parallel 2
 
 bench: setup      ## benchmarks -> bench/results.md + bench/results.json
 	$(PY) -m bench.run

@@ -115,6 +115,55 @@ def run(
 
 
 @app.command()
+def detect(
+    mode: str = typer.Option("quick", help="quick: each bug on its own scenario (CI); full: every bug on "
+                             "every scenario, correct wallet over --seeds seeds"),
+    bugs: str = typer.Option("all", help="planted bugs to try: 'all', 'none' or a comma list"),
+    scenarios: Optional[str] = typer.Option(None, help="scenario comma list or 'all' (default: quick → each "
+                                            "bug's own scenario, full → all)"),
+    seeds: Optional[int] = typer.Option(None, min=0, help="correct-wallet runs per scenario "
+                                        "(default: quick 1, full 20; 0 = no false-alarm runs)"),
+    duration: Optional[float] = typer.Option(None, help="override every scenario's duration in seconds "
+                                             "(default: quick 16, full the scenario's own)"),
+    parallel: int = typer.Option(1, min=1, max=8, help="runs side by side (each on its own stack)"),
+    backend: str = typer.Option("process", help="process (default) or docker"),
+    report_dir: Path = typer.Option(Path("reports/detect"), help="where the matrix directory goes"),
+    scenarios_dir: Path = typer.Option(DEFAULT_SCENARIOS, "--scenarios-dir"),
+) -> None:
+    """Prove the harness catches every planted bug and raises no false alarm; exit 0 only if so."""
+    from mock_wallet.bugs import BUGS
+    from walletchaos.detect import detect as run_detect
+
+    if mode not in ("quick", "full"):
+        raise UserError(f"--mode must be 'quick' or 'full', not {mode!r}")
+    if backend not in ("process", "docker"):
+        raise UserError(f"--backend must be 'process' or 'docker', not {backend!r}")
+    if bugs == "all":
+        bug_names = list(BUGS)
+    elif bugs == "none":
+        bug_names = []
+    else:
+        bug_names = [b.strip() for b in bugs.split(",") if b.strip()]
+        unknown = [b for b in bug_names if b not in BUGS]
+        if unknown:
+            raise UserError(f"unknown planted bug {unknown[0]!r}; known: {', '.join(BUGS)}")
+    catalog = {s.name: s for s in _select("all", scenarios_dir)}
+    picked = None
+    if scenarios is not None:
+        picked = sorted(catalog) if scenarios == "all" else [s.name for s in _select(scenarios, scenarios_dir)]
+    missing = sorted({BUGS[b].scenario for b in bug_names} - catalog.keys()) if picked is None else []
+    if missing:
+        raise UserError(f"scenario {missing[0]!r} (needed by a planted bug) is not in {scenarios_dir}")
+    command = "walletchaos detect " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "walletchaos detect"
+    out_dir, matrix = run_detect(mode, bugs=bug_names, catalog=catalog, scenarios=picked, seeds=seeds,
+                                 report_dir=report_dir, duration_s=duration, parallel=parallel, backend=backend,
+                                 command=command.strip(), console=console)
+    print((out_dir / "matrix.md").read_text())
+    print(f"report: {os.path.relpath(out_dir / 'index.html')}")
+    raise typer.Exit(0 if matrix.passed else 1)
+
+
+@app.command()
 def check(run_dir: Path = typer.Argument(..., help="a run directory (reports/<run>)")) -> None:
     """Re-run the checkers on a stored run and rewrite its verdict and report."""
     from walletchaos.runner import judge_run_dir
@@ -190,7 +239,7 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         if isinstance(exc, _user_errors()):
-            console.print(f"[red]error:[/] {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            console.print(f"[red]error:[/] {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", soft_wrap=True)
             sys.exit(2)
         raise
 

@@ -28,8 +28,11 @@ import wc_users  # noqa: E402
 
 MIX = wc_support.CONFIG.mix
 
-if MIX in ("default", "peak"):
+if MIX == "default":
     class WalletUser(wc_users.WalletBehaviour):
+        abstract = False
+elif MIX == "peak":
+    class WalletUser(wc_users.PeakBehaviour):  # type: ignore[no-redef]
         abstract = False
 elif MIX == "readonly":
     class ReadOnlyUser(wc_users.ReadOnlyBehaviour):

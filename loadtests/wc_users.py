@@ -11,10 +11,12 @@ steps if it failed, so users also come up during or after a fault.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import deque
 from typing import Any
 
+import gevent
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
@@ -24,6 +26,9 @@ from wc_support import (CONFIG, REGISTRY, FastHttpTransport, history_sink, next_
 
 INITIAL_DEPOSIT = 100_000  # minor units: 1000.00 CNY
 MAX_RETRIES_PER_KEY = 3
+# A client re-sends a write it got no definite answer for (unknown outcome, retryable problem) on its
+# own, as payment apps do: after ~1 s, then ~2 s, then ~4 s (±25 %, from the user's rng), same key.
+RETRY_BACKOFF_S = (1.0, 2.0, 4.0)
 
 
 class WalletUserBase(FastHttpUser):
@@ -49,6 +54,7 @@ class WalletUserBase(FastHttpUser):
         self.register_attempts = 0
         self.retry_queue: deque[dict[str, Any]] = deque(maxlen=20)
         self.retries: dict[str, int] = {}
+        self.retry_due: dict[str, float] = {}  # key → wall time its automatic re-send is due
         self.last_key: str | None = None
 
     def wait_time(self) -> float:
@@ -120,6 +126,8 @@ class WalletUserBase(FastHttpUser):
             return
         retryable = op["outcome"] == "unknown" or bool((op["problem"] or {}).get("retryable"))
         if retryable and self.retries.get(key, 0) < MAX_RETRIES_PER_KEY and op.get("tag") in (None, "retry"):
+            backoff = RETRY_BACKOFF_S[min(self.retries.get(key, 0), len(RETRY_BACKOFF_S) - 1)]
+            self.retry_due[key] = time.time() + backoff * self.rng.uniform(0.75, 1.25)
             self.retry_queue.append(op)
 
     def after_any(self, call: Call) -> None:
@@ -143,6 +151,14 @@ class WalletBehaviour(WalletUserBase):
     abstract = True
     actions = {"deposit": 6, "withdrawal": 4, "transfer": 6, "balance": 8, "history": 4, "lookup": 2,
                "retry": 2, "wrong_pin": 1, "overdraft": 1}
+    auto_retry = True  # re-send an undecided write once its backoff is due (RETRY_BACKOFF_S)
+
+    def act(self) -> None:
+        if self.auto_retry and self.retry_queue and \
+                self.retry_due.get(self.retry_queue[0]["idempotency_key"], 0.0) <= time.time():
+            self.do_retry()
+            return
+        super().act()
 
     def do_deposit(self) -> None:
         assert self.api is not None
@@ -176,7 +192,8 @@ class WalletBehaviour(WalletUserBase):
             self.after_any(self.api.lookup(self.last_key))
 
     def do_retry(self) -> None:
-        """Re-send the oldest unresolved write with its original key and body."""
+        """Re-send the oldest unresolved write with its original key and body (automatically when due,
+        or when the user taps "retry" early: the `retry` action)."""
         assert self.api is not None
         if not self.retry_queue:
             self.read_balance()
@@ -201,11 +218,42 @@ class WalletBehaviour(WalletUserBase):
             self.after_write(self.api.transfer(target.account_id, amount, self.pin, tag="overdraft"))
 
 
+class PeakBehaviour(WalletBehaviour):
+    """Rush hour: the ordinary customer, who now and then pays from two devices at once (the phone and
+    the watch, or a double tap in two apps) — the only place two debits of one account race."""
+
+    abstract = True
+    actions = {**WalletBehaviour.actions, "double_pay": 2}
+
+    def do_double_pay(self) -> None:
+        """Two payments of ~60 % of the balance each, sent concurrently under their own keys: at most
+        one can be covered, so a wallet that checks the balance outside its lock overdraws."""
+        assert self.api is not None
+        api = self.api
+        targets = [REGISTRY.other(self.rng, api.account_id) for _ in range(2)]
+        amount = self.known_balance * 3 // 5
+        if amount < 100 or None in targets:
+            self.read_balance()
+            return
+        greenlets = [gevent.spawn(api.transfer, t.account_id, amount, self.pin, tag="double_pay")
+                     for t in targets if t is not None]
+        try:
+            gevent.joinall(greenlets)
+        finally:  # a stop that kills this user mid-join must still let both payments finish and be recorded
+            gevent.joinall(greenlets)
+        for g in greenlets:
+            if g.value is not None:
+                self.after_write(g.value)
+            elif g.exception is not None:
+                raise g.exception
+
+
 class ReadOnlyBehaviour(WalletBehaviour):
     """Funded once, then only reads: balance, history, lookups of its initial deposit."""
 
     abstract = True
     actions = {"balance": 3, "history": 2, "lookup": 1}
+    auto_retry = False
 
 
 class BruteForceBehaviour(WalletUserBase):

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from mock_wallet import handlers
+from mock_wallet import bugs, handlers
 from mock_wallet.auth import AuthService
 from mock_wallet.db import Database
 from mock_wallet.deps import WalletContext
@@ -35,8 +35,9 @@ def build_context(settings: WalletSettings) -> WalletContext:
     if not settings.database_url:
         raise ValueError("DATABASE_URL is required by create_app (serve.py starts an embedded PostgreSQL)")
     metrics = WalletMetrics()
-    db = Database(settings.database_url, pool_size=settings.pool_size, timeout_s=settings.db_timeout_s,
-                  on_unavailable=metrics.db_errors.inc)
+    no_timeout = bugs.active("no-db-timeout")  # PLANTED BUG: neither DB timeouts nor a request deadline
+    db = Database(settings.database_url, pool_size=settings.pool_size,
+                  timeout_s=None if no_timeout else settings.db_timeout_s, on_unavailable=metrics.db_errors.inc)
     gateway = GatewayClient(settings.gateway_url, settings.gateway_timeout_s)
     auth = AuthService(db, lockout_s=settings.lockout_s, session_ttl_s=settings.session_ttl_s)
     idempotency = IdempotencyStore(db, lease_s=settings.deadline_s + 1.0)
@@ -50,6 +51,7 @@ def build_context(settings: WalletSettings) -> WalletContext:
 
 def create_app(settings: WalletSettings | None = None) -> FastAPI:
     settings = settings or WalletSettings()
+    bugs.configure(settings.bugs)  # planted bugs (harness self-test only); raises BugsRefused
     ctx = build_context(settings)
 
     @asynccontextmanager
@@ -69,7 +71,8 @@ def create_app(settings: WalletSettings | None = None) -> FastAPI:
         app.include_router(router)
     handlers.install(app)
     app.add_middleware(WalletMiddleware, metrics=ctx.metrics, maintenance=ctx.maintenance,
-                       deadline_s=settings.deadline_s, max_inflight=settings.max_inflight)
+                       deadline_s=None if bugs.active("no-db-timeout") else settings.deadline_s,
+                       max_inflight=settings.max_inflight)
     app.openapi = lambda: _openapi_with_problem(app)  # type: ignore[method-assign]
     return app
 

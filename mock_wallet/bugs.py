@@ -25,26 +25,29 @@ class PlantedBug:
 
 
 BUGS: dict[str, PlantedBug] = {b.name: b for b in [
-    PlantedBug("non-atomic-transfer", "transfer debits and credits in separate DB transactions",
-               "conservation", "db-connection-reset"),
-    PlantedBug("lost-update", "read-modify-write of the balance without a row lock",
+    PlantedBug("non-atomic-transfer",
+               "transfer debits and credits in separate DB transactions (the credit a moment later, on a "
+               "connection of its own)", "conservation", "db-connection-reset"),
+    PlantedBug("lost-update", "read-modify-write of the balance without a row lock (absolute value written back)",
                "ledger", "peak-hour-congestion"),
-    PlantedBug("gateway-retry-new-reference", "deposit retries the gateway charge under a fresh reference",
+    PlantedBug("gateway-retry-new-reference",
+               "a deposit/withdrawal whose gateway answer was lost is retried under a fresh reference",
                "exactly_once", "gateway-apply-then-drop"),
-    PlantedBug("ack-before-commit", "the response is sent before the transaction commits",
+    PlantedBug("ack-before-commit",
+               "a deposit is answered 201 at once and written (gateway charge, commit) ~1 s later in the background",
                "durability", "wallet-kill"),
-    PlantedBug("error-as-200", "dependency failures answered as 200 with an error field, or as a text/HTML 500",
-               "clear_errors", "db-crash"),
-    PlantedBug("check-then-act", "balance checked outside the lock, then debited without re-checking",
-               "no_overdraft", "peak-hour-congestion"),
+    PlantedBug("error-as-200", "dependency failures answered as a bare HTML 500 (database) or as a 200 with an "
+               "error field (gateway)", "clear_errors", "db-crash"),
+    PlantedBug("check-then-act", "balance checked outside the lock, then debited without re-checking; the "
+               "schema's CHECK (balance >= 0) is dropped at start", "no_overdraft", "peak-hour-congestion"),
     PlantedBug("timeout-as-failure", "a gateway timeout is treated as a definite failure and reversed",
                "exactly_once", "gateway-apply-then-drop"),
-    PlantedBug("memory-idempotency", "idempotency keys kept only in process memory (lost on restart)",
-               "exactly_once", "wallet-restart"),
+    PlantedBug("memory-idempotency", "idempotency keys kept only in process memory (lost on restart); the "
+               "UNIQUE (user_id, idempotency_key) on transactions is dropped at start", "exactly_once", "gameday"),
     PlantedBug("leaky-errors", "problem responses without request id, with a stack trace in the detail",
                "clear_errors", "db-crash"),
-    PlantedBug("no-db-timeout", "no DB statement/pool timeout and no request deadline",
-               "clear_errors", "db-latency"),
+    PlantedBug("no-db-timeout", "no DB statement/lock/command/pool timeout and no request deadline",
+               "clear_errors", "db-freeze"),
 ]}
 
 ALLOW_ENV = "WALLET_ALLOW_BUGS"

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from mock_wallet.problems import ProblemError
+from mock_wallet.request_context import note_commit
 from mock_wallet.schema import migrate
 
 log = logging.getLogger("mock_wallet.db")
@@ -39,10 +40,29 @@ def unavailable(reason: str) -> ProblemError:
                         retry_after=1)
 
 
+def outcome_unknown(reason: str, txn_id: object | None = None) -> ProblemError:
+    """The COMMIT was sent but not confirmed (timeout, reset, deadline): the server may have applied it.
+    Never "nothing was applied" (DATABASE_UNAVAILABLE): the catalog's code for an unknown outcome is
+    GATEWAY_TIMEOUT (504), resolved by a retry with the same Idempotency-Key, a lookup, or reconcile."""
+    extra = {"transaction_id": str(txn_id)} if txn_id is not None else {}
+    return ProblemError("GATEWAY_TIMEOUT",
+                        f"The database did not confirm the commit ({reason}); the outcome is unknown: retry "
+                        "with the same Idempotency-Key or look the transaction up.", extra=extra, retry_after=1)
+
+
+class CommitInDoubt(ProblemError):
+    """Raised by Database.transaction when the COMMIT itself failed: see outcome_unknown."""
+
+    def __init__(self, reason: str) -> None:
+        p = outcome_unknown(reason)
+        super().__init__(p.code, p.detail, extra=p.extra, retry_after=1)
+
+
 class Database:
     """Lazily created pool + one-time migrations; `transaction()` is the only way handlers touch the DB."""
 
-    def __init__(self, url: str, *, pool_size: int, timeout_s: float, on_unavailable=None) -> None:
+    def __init__(self, url: str, *, pool_size: int, timeout_s: float | None, on_unavailable=None) -> None:
+        """timeout_s=None (planted bug no-db-timeout only): no statement, lock, command or pool timeout."""
         self.url = url
         self.pool_size = pool_size
         self.timeout_s = timeout_s
@@ -55,12 +75,14 @@ class Database:
         if self._pool is None:
             async with self._lock:
                 if self._pool is None:
+                    settings = {"application_name": "mock_wallet"}
+                    if self.timeout_s is not None:
+                        settings |= {"statement_timeout": str(int(self.timeout_s * 1000)),
+                                     "lock_timeout": str(int(self.timeout_s * 1000))}
                     self._pool = await asyncpg.create_pool(
-                        self.url, min_size=0, max_size=self.pool_size, timeout=self.timeout_s,
+                        self.url, min_size=0, max_size=self.pool_size, timeout=self.timeout_s or 60.0,
                         command_timeout=self.timeout_s, max_inactive_connection_lifetime=60,
-                        server_settings={"application_name": "mock_wallet",
-                                         "statement_timeout": str(int(self.timeout_s * 1000)),
-                                         "lock_timeout": str(int(self.timeout_s * 1000))},
+                        server_settings=settings,
                     )
         return self._pool
 
@@ -74,27 +96,76 @@ class Database:
                 log.info("schema ready", extra={"schema_version": version})
                 self._migrated = True
 
+    def _unavailable(self, exc: BaseException) -> ProblemError:
+        if self._on_unavailable is not None:
+            self._on_unavailable()
+        log.warning("database unavailable", extra={"error": type(exc).__name__})
+        return unavailable(type(exc).__name__)
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection (no transaction); DB failures become DATABASE_UNAVAILABLE."""
+        """A pooled connection (no transaction); DB failures become DATABASE_UNAVAILABLE.
+
+        Releasing the connection resets it (a round trip): if that fails, asyncpg drops the connection,
+        and the work done on it stands, so a release failure is logged, never reported as the outcome."""
         try:
             pool = await self._get_pool()
             await self._ensure_schema(pool)
-            async with pool.acquire(timeout=self.timeout_s) as conn:
+            conn = await pool.acquire(timeout=self.timeout_s)
+        except DB_UNAVAILABLE_ERRORS as exc:
+            raise self._unavailable(exc) from None
+        try:
+            yield conn
+        except DB_UNAVAILABLE_ERRORS as exc:
+            raise self._unavailable(exc) from None
+        finally:
+            try:
+                await pool.release(conn, timeout=self.timeout_s)
+            except DB_UNAVAILABLE_ERRORS as exc:  # (a CancelledError, e.g. the deadline, propagates)
+                log.warning("connection dropped on release", extra={"error": type(exc).__name__})
+
+    @asynccontextmanager
+    async def transaction(self, isolation: str = "read_committed",
+                          readonly: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """One DB transaction; a ProblemError raised inside rolls it back and propagates unchanged.
+
+        A failure *of the COMMIT itself* is different from any failure before it: the server may have
+        committed and only the answer got lost. That raises CommitInDoubt, never "nothing was applied"."""
+        async with self.connection() as conn:
+            tx = conn.transaction(isolation=isolation, readonly=readonly)
+            await tx.start()
+            try:
                 yield conn
+            except BaseException:
+                try:
+                    await tx.rollback()
+                except DB_UNAVAILABLE_ERRORS:
+                    pass  # the connection is broken; the server rolls back when it notices
+                raise
+            note_commit(True)  # if the deadline cuts us off during the COMMIT, the outcome is unknown
+            try:
+                await tx.commit()
+            except DB_UNAVAILABLE_ERRORS as exc:
+                self._unavailable(exc)
+                raise CommitInDoubt(type(exc).__name__) from None
+            note_commit(False)
+
+    @asynccontextmanager
+    async def unpooled_transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """One transaction on a new connection of its own, outside the pool. Only the planted bug
+        non-atomic-transfer uses it: the credit leg posted as if by a separate ledger client."""
+        try:
+            conn = await asyncpg.connect(self.url, timeout=self.timeout_s or 60.0, command_timeout=self.timeout_s)
+            try:
+                async with conn.transaction():
+                    yield conn
+            finally:
+                conn.terminate()
         except DB_UNAVAILABLE_ERRORS as exc:
             if self._on_unavailable is not None:
                 self._on_unavailable()
             log.warning("database unavailable", extra={"error": type(exc).__name__})
             raise unavailable(type(exc).__name__) from None
-
-    @asynccontextmanager
-    async def transaction(self, isolation: str = "read_committed",
-                          readonly: bool = False) -> AsyncIterator[asyncpg.Connection]:
-        """One DB transaction; a ProblemError raised inside rolls it back and propagates unchanged."""
-        async with self.connection() as conn:
-            async with conn.transaction(isolation=isolation, readonly=readonly):
-                yield conn
 
     async def ping(self) -> None:
         async with self.connection() as conn:
@@ -103,7 +174,7 @@ class Database:
     async def close(self) -> None:
         if self._pool is not None:
             try:
-                await asyncio.wait_for(self._pool.close(), self.timeout_s)
+                await asyncio.wait_for(self._pool.close(), self.timeout_s or 10.0)
             except (TimeoutError, *DB_UNAVAILABLE_ERRORS):
                 self._pool.terminate()
             self._pool = None

@@ -6,22 +6,52 @@ client never sees `{"detail": ...}` or HTML.
 
 from __future__ import annotations
 
+import traceback
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from mock_wallet.problems import ProblemError
+from mock_wallet import bugs
+from mock_wallet.problems import PROBLEM_CONTENT_TYPE, ProblemError
 from mock_wallet.request_context import current_request, request_id
 
 _HTTP_STATUS_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED", 422: "VALIDATION_ERROR"}
+
+
+# planted bug error-as-200: the failures of a dependency (database, gateway)
+DEPENDENCY_CODES = frozenset({"DATABASE_UNAVAILABLE", "GATEWAY_ERROR", "GATEWAY_TIMEOUT"})
 
 
 def render(problem: ProblemError) -> Response:
     info = current_request.get()
     if info is not None:
         info.problem_code = problem.code
+    if bugs.active("error-as-200") and problem.code in DEPENDENCY_CODES:
+        return _error_as_200(problem)
+    if bugs.active("leaky-errors"):
+        return _leaky(problem)
     return problem.response(request_id())
+
+
+def _error_as_200(problem: ProblemError) -> Response:
+    """PLANTED BUG error-as-200: a database failure becomes the framework's bare HTML 500 page, a
+    gateway failure a 200 whose body merely mentions the error."""
+    if problem.code == "DATABASE_UNAVAILABLE":
+        return HTMLResponse("<html><head><title>500 Internal Server Error</title></head><body>"
+                            "<h1>Internal Server Error</h1></body></html>", status_code=500)
+    return JSONResponse({"ok": False, "error": problem.detail, **problem.extra}, status_code=200)
+
+
+def _leaky(problem: ProblemError) -> Response:
+    """PLANTED BUG leaky-errors: no request id, and the stack trace pasted into the detail."""
+    body = problem.body(request_id())
+    del body["request_id"]
+    trace = traceback.format_exception(problem) if problem.__traceback__ else traceback.format_stack()
+    body["detail"] = f"{problem.detail}\n{''.join(trace)}"
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers(),
+                        media_type=PROBLEM_CONTENT_TYPE)
 
 
 async def on_problem(_: Request, exc: ProblemError) -> Response:

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from mock_wallet import bugs
 from mock_wallet.schema import CLEARING_ACCOUNT_ID
 
 CLEARING = uuid.UUID(CLEARING_ACCOUNT_ID)
@@ -27,15 +28,21 @@ async def lock_accounts(conn: asyncpg.Connection, ids: Iterable[uuid.UUID]) -> d
 
 
 async def post_entries(conn: asyncpg.Connection, txn_id: uuid.UUID,
-                       entries: list[tuple[uuid.UUID, int]]) -> None:
+                       entries: list[tuple[uuid.UUID, int]], *, balanced: bool = True) -> None:
     """Write balanced entries and apply them. User accounts first, the clearing account last, so the
-    hot clearing row is locked as briefly as possible and always after user rows (no lock cycles)."""
-    if sum(amount for _, amount in entries) != 0:
+    hot clearing row is locked as briefly as possible and always after user rows (no lock cycles).
+    `balanced=False` only for the planted bug non-atomic-transfer (each half in its own commit)."""
+    if balanced and sum(amount for _, amount in entries) != 0:
         raise ValueError("ledger entries must sum to zero")
     ordered = sorted(entries, key=lambda e: (e[0] == CLEARING, e[0]))
     await conn.executemany("INSERT INTO ledger_entries (txn_id, account_id, amount) VALUES ($1, $2, $3)",
                            [(txn_id, account, amount) for account, amount in ordered])
     for account, amount in ordered:
+        if bugs.active("lost-update"):
+            # PLANTED BUG: read-modify-write without a row lock; a concurrent update in between is lost
+            balance = await conn.fetchval("SELECT balance FROM accounts WHERE id = $1", account)
+            await conn.execute("UPDATE accounts SET balance = $2 WHERE id = $1", account, balance + amount)
+            continue
         await conn.execute("UPDATE accounts SET balance = balance + $2 WHERE id = $1", account, amount)
 
 

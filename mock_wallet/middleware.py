@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_wallet.db import outcome_unknown
 from mock_wallet.handlers import render
 from mock_wallet.metrics import WalletMetrics
 from mock_wallet.money import gateway_unknown
@@ -35,12 +36,13 @@ class Maintenance:
 
 
 class WalletMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: WalletMetrics, maintenance: Maintenance, deadline_s: float,
+    def __init__(self, app: ASGIApp, *, metrics: WalletMetrics, maintenance: Maintenance, deadline_s: float | None,
                  max_inflight: int) -> None:
         self.app = app
         self.metrics = metrics
         self.maintenance = maintenance
-        self.deadline_s = max(deadline_s - DEADLINE_MARGIN_S, deadline_s * 0.8)
+        # None: no deadline at all (planted bug no-db-timeout only)
+        self.deadline_s = None if deadline_s is None else max(deadline_s - DEADLINE_MARGIN_S, deadline_s * 0.8)
         self.max_inflight = max_inflight
         self.inflight = 0
 
@@ -98,6 +100,8 @@ class WalletMiddleware:
                 return  # the response already started; nothing better to do than end here
             if info.pending_txn_id is not None:
                 problem = gateway_unknown(info.pending_txn_id, "deadline reached")
+            elif info.commit_in_flight:
+                problem = outcome_unknown("deadline reached during the commit")
             else:
                 problem = ProblemError("DATABASE_UNAVAILABLE",
                                        "A dependency did not answer within the request deadline.", retry_after=1)

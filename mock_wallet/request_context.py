@@ -17,6 +17,7 @@ class RequestInfo:
     request_id: str
     problem_code: str | None = None
     pending_txn_id: uuid.UUID | None = None  # set while waiting on the gateway for this transaction
+    commit_in_flight: bool = False  # a COMMIT was sent and not yet confirmed: the outcome is unknown
 
 
 current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)
@@ -31,3 +32,9 @@ def note_pending(txn_id: uuid.UUID | None) -> None:
     info = current_request.get()
     if info is not None:
         info.pending_txn_id = txn_id
+
+
+def note_commit(in_flight: bool) -> None:
+    info = current_request.get()
+    if info is not None:
+        info.commit_in_flight = in_flight

@@ -52,7 +52,8 @@ async def withdraw(body: WithdrawalIn, user: CurrentUser, key: IdemKey, ctx: Con
     return await run_idempotent(lambda: ctx.money.withdraw(idem, body.account_id, body.amount, body.pin))
 
 
-@router.post("/transfers", status_code=201, response_model=TransactionOut, responses=problems(*COMMON, *PIN))
+@router.post("/transfers", status_code=201, response_model=TransactionOut,
+             responses=problems(*COMMON, *PIN, "GATEWAY_TIMEOUT"))  # 504: the DB did not confirm the commit
 async def transfer(body: TransferIn, user: CurrentUser, key: IdemKey, ctx: Context) -> JSONResponse:
     idem = IdempotencyKey(user, key, request_hash("transfer", body.model_dump(mode="json")))
     return await run_idempotent(

@@ -75,8 +75,21 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 ]
 
 
+# Planted bugs (mock_wallet/bugs.py) that model a wallet WITHOUT one of the schema's last lines of
+# defence: applied after the migrations, on every start with the bug (the DB of a bugged run is scratch).
+BUG_SCHEMA: dict[str, list[str]] = {
+    "check-then-act": ["ALTER TABLE accounts DROP CONSTRAINT IF EXISTS user_balance_not_negative"],
+    "memory-idempotency": [
+        "ALTER TABLE transactions DROP CONSTRAINT IF EXISTS transactions_user_key",
+        "CREATE INDEX IF NOT EXISTS transactions_user_key_idx ON transactions (user_id, idempotency_key)",
+    ],
+}
+
+
 async def migrate(conn) -> int:  # conn: asyncpg.Connection
     """Apply missing migrations under an advisory lock (several wallets may share one DB)."""
+    from mock_wallet import bugs
+
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(7428001)")
         await conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
@@ -89,4 +102,8 @@ async def migrate(conn) -> int:  # conn: asyncpg.Connection
                 await conn.execute(statement)
             await conn.execute("INSERT INTO schema_version (version) VALUES ($1) ON CONFLICT DO NOTHING", version)
             current = version
+        for name, statements in BUG_SCHEMA.items():
+            if bugs.active(name):
+                for statement in statements:
+                    await conn.execute(statement)
         return current

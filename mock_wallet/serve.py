@@ -27,8 +27,15 @@ def _serve(app, host: str, port: int, level: str) -> None:
 def serve_wallet(host: str | None, port: int | None) -> None:
     from mock_wallet.app import create_app
 
+    from mock_wallet import bugs
+
     settings = WalletSettings()
     logging.config.dictConfig(log_config(settings.log_level))
+    try:
+        bugs.parse(settings.bugs)  # refuse before anything starts; create_app switches them on
+    except bugs.BugsRefused as exc:
+        logging.getLogger("mock_wallet.serve").error("refusing to start: %s", exc)  # one line, no traceback
+        raise SystemExit(2) from None
     embedded = None
     if not settings.database_url:
         from mock_wallet.embedded_pg import EmbeddedPostgres

@@ -167,3 +167,22 @@ def test_catalog_mirrors_the_contract_table() -> None:
     assert len(rows) == 19
     assert {code: (int(status), retry == "yes") for code, status, retry in rows} == \
         {code: (e.status, e.retryable) for code, e in CATALOG.items()}
+
+
+def _late_retry(key: str) -> RunBuilder:
+    """healthy_run's fault refused a withdrawal with a fault code; long after it, a request with `key`."""
+    run = healthy_run()
+    run.at(T0 + 15)
+    run.withdrawal("bob", 10, outcome="fail", code="DATABASE_UNAVAILABLE", key="k-fault")
+    run.phase("late", at=T0 + 500)
+    run.at(T0 + 500)
+    run.withdrawal("bob", 10, outcome="fail", code="DATABASE_UNAVAILABLE", key=key)
+    return run
+
+
+def test_a_late_retry_replaying_the_faults_recorded_outcome_is_allowed() -> None:
+    assert judge(_late_retry("k-fault")).passed
+
+
+def test_a_fresh_request_with_a_fault_code_long_after_the_fault_is_not() -> None:
+    assert rules(judge(_late_retry("k-new"))) == {"code_not_allowed_in_phase"}

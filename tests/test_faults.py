@@ -293,8 +293,13 @@ def test_stop_all_undoes_everything_when_interrupted_mid_timeline(toxiproxy_serv
     ctx, events = make_ctx(toxiproxy_server)
     nemesis = Nemesis(scenario.schedule(), ctx)
 
+    waited: list[str] = []
+
     def interrupt_when_active() -> None:
-        wait_for(lambda: len(nemesis.active()) == 2, what="faults active")
+        try:
+            wait_for(lambda: len(nemesis.active()) == 2, timeout=30, what="faults active")
+        except AssertionError as exc:  # report it from the main thread, and still interrupt
+            waited.append(f"{exc}; active={nemesis.active()}")
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives while the main thread waits in join()
 
     began = time.monotonic()
@@ -305,7 +310,8 @@ def test_stop_all_undoes_everything_when_interrupted_mid_timeline(toxiproxy_serv
             nemesis.join()
         finally:
             nemesis.stop_all()
-    assert time.monotonic() - began < 10, "stop_all must not wait for the timeline"
+    assert not waited, waited
+    assert time.monotonic() - began < 35, "stop_all must not wait for the timeline"
     assert nemesis.join(timeout=5), "every nemesis thread ended"
     assert toxiproxy_server.toxics(PROXY) == {} and toxiproxy_server.proxy(PROXY).enabled
     assert sorted((e["kind"], e["name"]) for e in events) == [("fault_end", "cut"), ("fault_end", "slow"),

@@ -192,3 +192,21 @@ def test_same_seed_same_choices(stack: object, tmp_path: Path) -> None:
         n = min(len(a), len(b))
         assert n >= 10 and a[:n] == b[:n], (user, a, b)
         assert a[:3] == ["register", "login", "deposit"]
+
+
+@pytest.mark.slow
+def test_peak_mix_pays_from_two_devices_at_once(stack: object, tmp_path: Path) -> None:
+    """The peak mix's double_pay: two payments of one account in flight together (the only load that
+    races two debits of one account, which a check-then-act wallet needs to overdraw)."""
+    load = start(stack, tmp_path, users=4, spawn_rate=4, duration_s=8, mix="peak", seed=3)
+    finish(load, 60)
+    ops = load_ops(load)
+    check_records(ops)
+    pays = sorted((op for op in ops if op.get("tag") == "double_pay"), key=lambda o: o["invoke_ts"])
+    assert len(pays) >= 4, len(pays)
+    overlapping = [(a, b) for a, b in zip(pays, pays[1:])
+                   if a["user"] == b["user"] and b["invoke_ts"] < a["complete_ts"]]
+    assert overlapping, "double_pay never had two payments in flight at once"
+    for a, b in overlapping:
+        assert a["args"]["from_account_id"] == b["args"]["from_account_id"]
+        assert a["idempotency_key"] != b["idempotency_key"]

@@ -144,3 +144,50 @@ def test_gateway_never_applied_is_settled_by_reconcile(stack):
         assert audit["external_in"] == records["charged_total"]
         assert audit["external_out"] == records["paid_out_total"]
         assert [p["status"] for p in records["payouts"] if p["reference"] == txn_id] == ["declined"]
+
+
+SLOW_COMMIT_AMOUNT = 777
+SLOW_COMMIT_SQL = f"""
+CREATE OR REPLACE FUNCTION wc_test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM pg_sleep(2.5); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER wc_test_slow_commit AFTER INSERT ON transactions
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.amount = {SLOW_COMMIT_AMOUNT})
+  EXECUTE FUNCTION wc_test_slow_commit();
+"""
+
+
+def _sql(stack: WalletStack, statement: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(stack.pg.url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def test_a_commit_the_db_does_not_confirm_is_an_unknown_outcome_not_nothing_applied(stack):
+    """A COMMIT that fails (here: a deferred trigger outlasts the DB timeout, as a latency spike on the
+    COMMIT's round trip would) may have been applied: the wallet must say 'unknown' (504), never
+    DATABASE_UNAVAILABLE's 'nothing was applied'; the retry with the same key then settles it."""
+    with stack.client() as c:
+        alice, bob = stack.new_user(c, balance=1_000), stack.new_user(c, balance=0)
+        _sql(stack, SLOW_COMMIT_SQL)
+        try:
+            r, elapsed = timed(lambda: stack.transfer(c, alice, bob.account_id, SLOW_COMMIT_AMOUNT, key="in-doubt"))
+            body = assert_problem(r, "GATEWAY_TIMEOUT", 504)
+            assert "outcome is unknown" in body["detail"] and elapsed < DEADLINE_S
+        finally:
+            _sql(stack, "DROP TRIGGER IF EXISTS wc_test_slow_commit ON transactions")
+        retry = stack.transfer(c, alice, bob.account_id, SLOW_COMMIT_AMOUNT, key="in-doubt")
+        assert retry.status_code == 201, retry.text
+        again = stack.transfer(c, alice, bob.account_id, SLOW_COMMIT_AMOUNT, key="in-doubt")
+        assert again.json()["transaction_id"] == retry.json()["transaction_id"]
+        assert stack.balance(c, alice) == 1_000 - SLOW_COMMIT_AMOUNT
+        assert stack.balance(c, bob) == SLOW_COMMIT_AMOUNT
+        audit_is_clean(stack.audit(c))

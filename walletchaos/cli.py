@@ -123,7 +123,7 @@ def detect(
                                             "bug's own scenario, full → all)"),
     seeds: Optional[int] = typer.Option(None, min=0, help="correct-wallet runs per scenario "
                                         "(default: quick 1, full 20; 0 = no false-alarm runs)"),
-    duration: Optional[float] = typer.Option(None, help="override every scenario's duration in seconds "
+    duration: Optional[float] = typer.Option(None, help="cap every scenario's duration in seconds "
                                              "(default: quick 16, full the scenario's own)"),
     parallel: int = typer.Option(1, min=1, max=8, help="runs side by side (each on its own stack)"),
     backend: str = typer.Option("process", help="process (default) or docker"),

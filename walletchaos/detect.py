@@ -32,7 +32,7 @@ from mock_wallet.bugs import BUGS, PlantedBug
 from walletchaos.runner import RunOptions, RunResult, new_run_dir, point_latest, run_scenario
 from walletchaos.scenario import Scenario
 
-QUICK_DURATION_S = 16.0  # quick mode shortens every scenario to this (faults scale to fit)
+QUICK_DURATION_S = 16.0  # quick mode caps every scenario at this (faults scale to fit; shorter ones stay)
 FULL_SEEDS = 20
 CORRECT = "correct"  # the `bug` of a run against the correct wallet
 
@@ -135,7 +135,8 @@ def run_jobs(jobs: Sequence[Job], out_dir: Path, *, backend: str = "process", du
 
     def one(job: Job) -> Cell:
         nonlocal done
-        opts = RunOptions(backend=backend, seed=job.seed, report_dir=runs_dir, duration_s=duration_s,
+        cap = None if duration_s is None else min(duration_s, job.scenario.duration_s)  # shorten, never stretch
+        opts = RunOptions(backend=backend, seed=job.seed, report_dir=runs_dir, duration_s=cap,
                           wallet_env=_wallet_env(job.bug), show_progress=False, cancel=cancel)
         started = time.monotonic()
         if cancel.is_set():

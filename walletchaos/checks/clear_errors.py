@@ -69,8 +69,9 @@ def _evidence(op: Mapping[str, Any]) -> dict[str, Any]:
 class _Allowance:
     """Which codes / transport errors the scenario tolerates for a given op (see CheckContext)."""
 
-    def __init__(self, ctx: CheckContext) -> None:
+    def __init__(self, ctx: CheckContext, replayable_keys: frozenset[str] | set[str] = frozenset()) -> None:
         grace = ctx.effective_grace_s
+        self.replayable_keys = replayable_keys  # keys first sent before the last fault ended
         self.always = ctx.always_allowed
         self.by_phase = {p: frozenset(c) for p, c in ctx.errors_allowed.items()}
         self.everywhere = self.by_phase.get("*", frozenset())
@@ -83,9 +84,13 @@ class _Allowance:
     def code_allowed(self, code: str, op: Mapping[str, Any]) -> bool:
         if code in self.always or code in self.everywhere or code in self.by_phase.get(op.get("phase"), ()):
             return True
+        if code not in self.fault_codes:
+            return False
+        # a retry of a key first sent before the fault ended replays that request's recorded outcome
+        if op.get("idempotency_key") in self.replayable_keys:
+            return True
         # an op in flight when a fault began (invoked just before it) may carry the fault's codes too
-        return code in self.fault_codes and self.code_windows.overlaps(op["invoke_ts"], op.get("complete_ts")
-                                                                       or op["invoke_ts"])
+        return self.code_windows.overlaps(op["invoke_ts"], op.get("complete_ts") or op["invoke_ts"])
 
     def transport_allowed(self, op: Mapping[str, Any]) -> bool:
         end = op.get("complete_ts") or op["invoke_ts"]
@@ -139,7 +144,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
           index: RunIndex | None = None) -> CheckResult:
     ix = get_index(history, final, ctx, index)
     found = Findings(ctx.max_counterexamples)
-    allow = _Allowance(ctx)
+    allow = _Allowance(ctx, ix.keys_before_fault_end)
     limit_ms = (ctx.deadline_s + ctx.deadline_slack_s) * 1000.0
     for op in ix.transport:
         if not allow.transport_allowed(op):

@@ -264,6 +264,7 @@ class RunIndex:
         self.errors = errors              # non-2xx responses
         self.slow = slow                  # answered later than deadline + slack
         self.after_fault = after          # invoked after the last fault ended (history order)
+        self.keys_before_fault_end = keys_before  # idempotency keys first sent before the last fault ended
         self.bucket_ops = bucket_ops      # per bucket_s after the last fault: ops counted for recovery
         self.bucket_ok = bucket_ok        # ... of which ok (expected client errors are not counted at all)
         self.observed_after_fault_s = last_after - after_ts if after else 0.0

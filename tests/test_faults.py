@@ -288,7 +288,7 @@ def test_control_calls_use_a_real_http_client_by_default(upstream: int) -> None:
 
 @pytest.mark.slow
 def test_stop_all_undoes_everything_when_interrupted_mid_timeline(toxiproxy_server: ToxiproxyClient,
-                                                                  proxied: str) -> None:
+                                                                  proxied: str, request) -> None:
     scenario = parse_scenario(TIMELINE % ("40s", "0s", "40s"))
     ctx, events = make_ctx(toxiproxy_server)
     nemesis = Nemesis(scenario.schedule(), ctx)
@@ -302,6 +302,9 @@ def test_stop_all_undoes_everything_when_interrupted_mid_timeline(toxiproxy_serv
             waited.append(f"{exc}; active={nemesis.active()}")
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives while the main thread waits in join()
 
+    # Python's own Ctrl-C handler, whatever an earlier test in this process left installed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     began = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         try:

@@ -205,17 +205,16 @@ class RunIndex:
                     keys_before.add(key)
             else:
                 after.append(op)
-                # not counted: the client's own errors, 202 replays (a retry told that a transaction from
-                # the fault is still pending until reconcile), and any retry of a key first sent before the
-                # fault ended (it replays the past's recorded outcome, not present health)
-                if not (outcome == "fail" and op["code"] in expected) and status != 202 \
-                        and key not in keys_before:
+                # not counted: the client's own errors. Healthy: ok, and a correct replay of an outcome
+                # recorded during the fault (202: that transaction is pending until reconcile;
+                # GATEWAY_ERROR for a key first sent before the fault ended: it failed then)
+                if not (outcome == "fail" and op["code"] in expected):
                     b = int((ts - after_ts) / bucket_s)
                     while b >= len(bucket_ops):
                         bucket_ops.append(0)
                         bucket_ok.append(0)
                     bucket_ops[b] += 1
-                    if outcome == "ok":
+                    if outcome == "ok" or status == 202 or (op["code"] == "GATEWAY_ERROR" and key in keys_before):
                         bucket_ok[b] += 1
                     if ts > last_after:
                         last_after = ts

@@ -1,7 +1,8 @@
 """Recovery: after the last fault ends the system is healthy again within ctx.recovery_within_s, and
 nothing is left in limbo (no pending transaction after reconcile, no unknown op unresolved).
 
-Health = success rate ok / (ok + fail + unknown) over sliding windows of ctx.recovery_window_s
+Health = success rate (ok, or a correct replay of an outcome recorded during the fault: 202 pending, GATEWAY_ERROR
+of a transaction that failed then) / (ok + fail + unknown) over sliding windows of ctx.recovery_window_s
 (step = window/4), not counting the client's own expected errors (ctx.always_allowed). The system has
 recovered at the start of the earliest window from which every later window with at least
 ctx.recovery_min_ops ops stays ≥ ctx.recovery_threshold; that offset from the fault's end is the

@@ -1,10 +1,6 @@
 """`python -m bench.profiled_serve OUT.txt|- wallet|gateway [--host H --port P]`: mock_wallet.serve under
 pyinstrument's Profiler, writing a text report to OUT.txt on exit ("-": no profiler).
 
-BENCH_WHATIF=cheap_pin (what-if experiment, nothing in mock_wallet is edited): the process patches
-mock_wallet.auth._SCRYPT to a near-zero cost before the app starts, to estimate what taking the PIN's
-scrypt out of the row-locked transfer transaction would gain (upper bound).
-
 Not the pyinstrument CLI: uvicorn re-raises SIGTERM after its graceful shutdown, which kills the CLI
 before it writes. Here SIGTERM (also the re-raised one) becomes SystemExit, so the report is written.
 """
@@ -24,14 +20,8 @@ def _exit(signum, frame) -> None:  # noqa: ARG001
 def main() -> None:
     out, argv = sys.argv[1], sys.argv[2:]
     signal.signal(signal.SIGTERM, _exit)
-    import os
-
     from mock_wallet.serve import main as serve_main
 
-    if os.environ.get("BENCH_WHATIF") == "cheap_pin":
-        import mock_wallet.auth as auth
-
-        auth._SCRYPT = {**auth._SCRYPT, "n": 2**2}
     prof = Profiler(interval=0.001, async_mode="disabled") if out != "-" else None
     if prof is None:
         try:

@@ -1,4 +1,5 @@
-"""The default suite's wall time: `walletchaos run all` (what `make chaos` runs), target ≤ 5 min on 2 cores.
+"""The default suite's wall time: `walletchaos run all --parallel 2`, exactly what `make chaos` runs (two
+scenarios side by side, each on its own stack), target ≤ 5 min on 2 cores.
 
 Runs the CLI as a user would, in a subprocess, with its reports in the bench scratch dir. Its exit code
 is recorded (a failing verdict still gives a wall time; a crash is recorded as such).
@@ -16,6 +17,7 @@ from bench.common import PY, REPO, BenchContext, Skip, wallet_available
 
 TARGET_S = 300.0
 TIMEOUT_S = 1200.0
+PARALLEL = 2  # keep equal to the Makefile's chaos target
 
 
 def measure(ctx: BenchContext, quick: bool = False) -> dict[str, Any]:
@@ -23,7 +25,7 @@ def measure(ctx: BenchContext, quick: bool = False) -> dict[str, Any]:
     if reason:
         raise Skip(f"wallet not available: {reason}")
     report_dir = ctx.workdir / "suite-reports"
-    cmd = [PY, "-m", "walletchaos.cli", "run", "all", "--report-dir", str(report_dir)]
+    cmd = [PY, "-m", "walletchaos.cli", "run", "all", "--parallel", str(PARALLEL), "--report-dir", str(report_dir)]
     log_path = ctx.workdir / "suite.log"
     t0 = time.time()
     with open(log_path, "wb") as log:
@@ -45,5 +47,5 @@ def measure(ctx: BenchContext, quick: bool = False) -> dict[str, Any]:
     if rc not in (0, 1) or not runs:  # 0 all passed, 1 some invariant failed; else (or no run judged) a crash
         last = [ln for ln in tail.splitlines() if ln.strip()][-1:] or ["(no output)"]
         raise Skip(f"`walletchaos run all` exited {rc} after {wall:.1f} s without judging a run: {last[0][:300]}")
-    return {"suite_wall_s": round(wall, 1), "exit_code": rc, "all_passed": rc == 0, "runs_judged": len(runs),
+    return {"suite_wall_s": round(wall, 1), "parallel": PARALLEL, "exit_code": rc, "all_passed": rc == 0, "runs_judged": len(runs),
             "load": ctx.sampler.window(t0, time.time()), "log_tail": tail[-600:]}

@@ -39,7 +39,8 @@ def build_context(settings: WalletSettings) -> WalletContext:
     db = Database(settings.database_url, pool_size=settings.pool_size,
                   timeout_s=None if no_timeout else settings.db_timeout_s, on_unavailable=metrics.db_errors.inc)
     gateway = GatewayClient(settings.gateway_url, settings.gateway_timeout_s)
-    auth = AuthService(db, lockout_s=settings.lockout_s, session_ttl_s=settings.session_ttl_s)
+    auth = AuthService(db, lockout_s=settings.lockout_s, session_ttl_s=settings.session_ttl_s,
+                       pin_cache_size=settings.pin_cache_size)
     idempotency = IdempotencyStore(db, lease_s=settings.deadline_s + 1.0)
     money = MoneyService(db, auth, gateway, metrics, idempotency)
     return WalletContext(

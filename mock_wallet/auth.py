@@ -3,6 +3,12 @@
 Secrets are hashed with scrypt at a deliberately small cost (a few ms): real enough that nothing is
 stored in clear, cheap enough for load tests that log in a lot. Hashing runs in a thread so it never
 blocks the event loop. Failure counters live in the DB so lockout holds across wallet restarts.
+
+A payment PIN is checked on every money operation, so scrypt there was the wallet's largest CPU cost
+(bench/results.md, profile of wallet_vs_pgbench). A correct PIN is therefore remembered per process as
+an HMAC under a random per-process key, tied to the stored hash (a changed PIN misses). Only a correct
+PIN is ever remembered: a wrong one always pays the full scrypt and counts toward the lockout, and a
+locked PIN is refused before any comparison, so the cache changes cost, never outcome.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,6 +42,44 @@ def _hash(secret: str, salt: bytes) -> bytes:
 
 async def hash_secret(secret: str, salt: bytes) -> bytes:
     return await asyncio.to_thread(_hash, secret, salt)
+
+
+class VerifiedSecrets:
+    """Bounded LRU of secrets already verified against a stored hash: stored hash → HMAC(key, secret)."""
+
+    def __init__(self, maxsize: int = 10_000) -> None:
+        self._key = secrets.token_bytes(32)
+        self._tags: OrderedDict[bytes, bytes] = OrderedDict()
+        self._maxsize = maxsize
+
+    def _tag(self, secret: str) -> bytes:
+        return hmac.digest(self._key, secret.encode("utf-8", "surrogatepass"), "sha256")
+
+    def known(self, stored_hash: bytes, secret: str) -> bool:
+        tag = self._tags.get(stored_hash)
+        if tag is None or not hmac.compare_digest(tag, self._tag(secret)):
+            return False
+        self._tags.move_to_end(stored_hash)
+        return True
+
+    def remember(self, stored_hash: bytes, secret: str) -> None:
+        self._tags[stored_hash] = self._tag(secret)
+        self._tags.move_to_end(stored_hash)
+        while len(self._tags) > self._maxsize:
+            self._tags.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+
+async def verify_secret(secret: str, salt: bytes, stored_hash: bytes, cache: VerifiedSecrets | None = None) -> bool:
+    """Constant-time comparison of scrypt(secret) with the stored hash; a cache hit skips scrypt."""
+    if cache is not None and cache.known(stored_hash, secret):
+        return True
+    ok = hmac.compare_digest(await hash_secret(secret, salt), stored_hash)
+    if ok and cache is not None:
+        cache.remember(stored_hash, secret)
+    return ok
 
 
 def token_digest(token: str) -> bytes:
@@ -63,10 +108,11 @@ class Session:
 
 
 class AuthService:
-    def __init__(self, db: Database, *, lockout_s: float, session_ttl_s: float) -> None:
+    def __init__(self, db: Database, *, lockout_s: float, session_ttl_s: float, pin_cache_size: int = 10_000) -> None:
         self.db = db
         self.lockout_s = lockout_s
         self.session_ttl_s = session_ttl_s
+        self.verified_pins = VerifiedSecrets(pin_cache_size) if pin_cache_size > 0 else None
 
     async def register(self, username: str, password: str, pin: str) -> tuple[uuid.UUID, uuid.UUID]:
         user_id, account_id = uuid.uuid4(), uuid.uuid4()
@@ -127,7 +173,7 @@ class AuthService:
                    FROM users WHERE id = $1""", user_id)
         if row["locked"]:
             return PinCheck(None, row["pin_locked_until"])  # no hash: a locked PIN is not even tried
-        return PinCheck(hmac.compare_digest(await hash_secret(pin, row["pin_salt"]), row["pin_hash"]), None)
+        return PinCheck(await verify_secret(pin, row["pin_salt"], row["pin_hash"], self.verified_pins), None)
 
     async def settle_pin(self, conn: asyncpg.Connection, user_id: uuid.UUID, check: PinCheck) -> ProblemError | None:
         """Apply a verified PIN inside the caller's transaction: re-check the lockout under the user row's

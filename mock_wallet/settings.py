@@ -29,6 +29,9 @@ class WalletSettings(BaseSettings):
     lockout_s: float = Field(default=300.0, gt=0, validation_alias="WALLET_LOCKOUT_S")
     max_inflight: int = Field(default=64, ge=1, validation_alias="WALLET_MAX_INFLIGHT")
     session_ttl_s: float = Field(default=3600.0, gt=0, validation_alias="WALLET_SESSION_TTL_S")
+    # correct payment PINs remembered per process (HMAC under a random key) so scrypt runs once per PIN;
+    # 0 turns it off (every money operation pays scrypt)
+    pin_cache_size: int = Field(default=10_000, ge=0, validation_alias="WALLET_PIN_CACHE_SIZE")
     data_dir: Path = Field(default=Path("./.walletchaos/pg"), validation_alias="WALLET_DATA_DIR")
     bugs: str = Field(default="", validation_alias="WALLET_BUGS")
     log_level: str = Field(default="INFO", validation_alias="WALLET_LOG_LEVEL")

@@ -114,6 +114,21 @@ def test_wallet_measurements_quick(tmp_path: Path) -> None:
         except Skip as exc:  # wrk missing and not root
             pytest.skip(str(exc))
         assert _is_number(lw["locust_vs_wrk"]) and _is_number(lw["locust_rps_per_process"])
+        from bench import profile
+
+        prof = profile.measure(ctx, True, "wallet_vs_pgbench", keep_dir=tmp_path)
+        fix = prof["fix_pin_cache"]  # the before/after of the PIN-cache fix, both sides measured
+        assert fix["before_transfers_per_s"] > 0 and fix["after_transfers_per_s"] > 0
+        assert (tmp_path / "profile-latest.txt").read_text().strip() and prof["top_frames"]
     finally:
         ctx.close()
         sampler.stop()
+
+
+def test_suite_figure_times_what_make_chaos_runs() -> None:
+    """suite_wall_s is only meaningful if it times the command users run: the Makefile's chaos target."""
+    from bench import suite
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    chaos_recipe = makefile.split("\nchaos:", 1)[1].split("\n\n", 1)[0]
+    assert f"run all --parallel {suite.PARALLEL}" in chaos_recipe

@@ -141,11 +141,16 @@ def test_money_refusals(wallet_stack):
 def test_pin_lockout(wallet_stack):
     with wallet_stack.client() as c:
         alice, bob = wallet_stack.new_user(c, balance=100), wallet_stack.new_user(c)
+        # the correct PIN is now in the wallet's verified-PIN cache: it must change cost, never outcome
+        assert wallet_stack.transfer(c, alice, bob.account_id, 1).status_code == 201
+        for _ in range(4):
+            assert_problem(wallet_stack.withdraw(c, alice, 1, pin="999999"), "INVALID_PIN", 403)
+        assert wallet_stack.transfer(c, alice, bob.account_id, 1).status_code == 201  # resets the counter
         for _ in range(4):
             assert_problem(wallet_stack.withdraw(c, alice, 1, pin="999999"), "INVALID_PIN", 403)
         assert "until" in assert_problem(wallet_stack.withdraw(c, alice, 1, pin="999999"), "ACCOUNT_LOCKED", 423)["detail"]
         assert_problem(wallet_stack.transfer(c, alice, bob.account_id, 1), "ACCOUNT_LOCKED", 423)
-        assert wallet_stack.balance(c, alice) == 100
+        assert wallet_stack.balance(c, alice) == 98
 
 
 def test_freeze_blocks_money_but_not_reads(wallet_stack):

@@ -181,6 +181,10 @@ class RunIndex:
         unmatched_marks: dict[str, int] = {}  # marks for keys with no transaction at all
         issued = bytearray(export.not_representative)  # 1 once a client write carried the txn's key
         writes, txns, by_key = WRITE_KINDS, export.transactions, export.by_key
+        # bound methods and constants hoisted out of the loop: at 10⁶ ops every attribute lookup counts
+        add_before, append_after = keys_before.add, after.append
+        append_transport, append_error, append_slow = transport.append, errors.append, slow.append
+        by_key_get, inv_bucket, n_buckets = by_key.get, 1.0 / bucket_s, 0
 
         for op in history:
             kind, outcome = op["kind"], op["outcome"]
@@ -191,28 +195,29 @@ class RunIndex:
             status = op["status"]
             if status is None:
                 if op["error"]:
-                    transport.append(op)
+                    append_transport(op)
             else:
                 latency = op["latency_ms"]
                 if latency is not None and latency > slow_ms:
-                    slow.append(op)
-                if status >= 300 or status < 200:
-                    errors.append(op)
+                    append_slow(op)
+                if not 200 <= status < 300:
+                    append_error(op)
             ts = op["invoke_ts"]
             key = op.get("idempotency_key")
             if ts < after_ts:
                 if key is not None:
-                    keys_before.add(key)
+                    add_before(key)
             else:
-                after.append(op)
+                append_after(op)
                 # not counted: the client's own errors. Healthy: ok, and a correct replay of an outcome
                 # recorded during the fault (202: that transaction is pending until reconcile;
                 # GATEWAY_ERROR for a key first sent before the fault ended: it failed then)
                 if not (outcome == "fail" and op["code"] in expected):
-                    b = int((ts - after_ts) / bucket_s)
-                    while b >= len(bucket_ops):
-                        bucket_ops.append(0)
-                        bucket_ok.append(0)
+                    b = int((ts - after_ts) * inv_bucket)
+                    if b >= n_buckets:
+                        bucket_ops.extend([0] * (b + 1 - n_buckets))
+                        bucket_ok.extend([0] * (b + 1 - n_buckets))
+                        n_buckets = b + 1
                     bucket_ops[b] += 1
                     if outcome == "ok" or status == 202 or (op["code"] == "GATEWAY_ERROR" and key in keys_before):
                         bucket_ok[b] += 1
@@ -226,9 +231,8 @@ class RunIndex:
                         if balance < 0:
                             negative_reads.append(op)
                 continue
-            # --- join the client's write with the ledger by idempotency key
-            key = op["idempotency_key"]
-            i = by_key.get(key) if key is not None else None
+            # --- join the client's write with the ledger by idempotency key (`key` read above)
+            i = by_key_get(key) if key is not None else None
             if i is not None:
                 issued[i] = 1
             if outcome == "ok":

@@ -18,10 +18,14 @@ from mock_wallet.logs import log_config
 from mock_wallet.settings import GatewaySettings, WalletSettings
 
 
-def _serve(app, host: str, port: int, level: str) -> None:
-    config = uvicorn.Config(app, host=host, port=port, log_config=log_config(level), access_log=False,
-                            timeout_graceful_shutdown=5, lifespan="on", http=ProblemHttpToolsProtocol)
-    uvicorn.Server(config).run()
+def uvicorn_config(app, host: str, port: int, level: str, keepalive_s: float) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, log_config=log_config(level), access_log=False,
+                          timeout_graceful_shutdown=5, timeout_keep_alive=keepalive_s, lifespan="on",
+                          http=ProblemHttpToolsProtocol)
+
+
+def _serve(app, host: str, port: int, level: str, keepalive_s: float) -> None:
+    uvicorn.Server(uvicorn_config(app, host, port, level, keepalive_s)).run()
 
 
 def serve_wallet(host: str | None, port: int | None) -> None:
@@ -46,7 +50,8 @@ def serve_wallet(host: str | None, port: int | None) -> None:
         logging.getLogger("mock_wallet.serve").info("embedded postgres started",
                                                     extra={"data_dir": str(settings.data_dir), "port": embedded.port})
     try:
-        _serve(create_app(settings), host or settings.host, port or settings.port, settings.log_level)
+        _serve(create_app(settings), host or settings.host, port or settings.port, settings.log_level,
+               settings.keepalive_s)
     finally:
         if embedded is not None:
             embedded.stop()
@@ -57,7 +62,8 @@ def serve_gateway(host: str | None, port: int | None) -> None:
 
     settings = GatewaySettings()
     logging.config.dictConfig(log_config(settings.log_level))
-    _serve(create_gateway_app(settings), host or settings.host, port or settings.port, settings.log_level)
+    _serve(create_gateway_app(settings), host or settings.host, port or settings.port, settings.log_level,
+           settings.keepalive_s)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

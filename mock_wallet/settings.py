@@ -32,6 +32,10 @@ class WalletSettings(BaseSettings):
     # correct payment PINs remembered per process (HMAC under a random key) so scrypt runs once per PIN;
     # 0 turns it off (every money operation pays scrypt)
     pin_cache_size: int = Field(default=10_000, ge=0, validation_alias="WALLET_PIN_CACHE_SIZE")
+    # idle keep-alive connections are closed after this. Longer than any client's idle gap, so the client
+    # (or a load balancer) is the side that closes: a server closing first races a client reusing the
+    # connection, and a POST lost that way cannot be retried blindly (uvicorn's default is 5 s)
+    keepalive_s: float = Field(default=75.0, gt=0, validation_alias="WALLET_KEEPALIVE_S")
     data_dir: Path = Field(default=Path("./.walletchaos/pg"), validation_alias="WALLET_DATA_DIR")
     bugs: str = Field(default="", validation_alias="WALLET_BUGS")
     log_level: str = Field(default="INFO", validation_alias="WALLET_LOG_LEVEL")
@@ -45,4 +49,5 @@ class GatewaySettings(BaseSettings):
     db_path: Path = Field(default=Path("./.walletchaos/gateway.sqlite3"), validation_alias="GATEWAY_DB_PATH")
     host: str = Field(default="127.0.0.1", validation_alias="GATEWAY_HOST")
     port: int = Field(default=8081, validation_alias="GATEWAY_PORT")
+    keepalive_s: float = Field(default=75.0, gt=0, validation_alias="GATEWAY_KEEPALIVE_S")  # see WalletSettings
     log_level: str = Field(default="INFO", validation_alias="WALLET_LOG_LEVEL")

@@ -258,3 +258,38 @@ def test_metrics_openapi_and_export(wallet_stack):
         assert export["audit"]["external_in"] >= 10
         assert_problem(c.get("/no/such/route"), "NOT_FOUND", 404)
         assert_problem(c.delete("/v1/transfers"), "METHOD_NOT_ALLOWED", 405)
+
+
+def test_idle_keepalive_connection_outlives_uvicorns_default(wallet_stack):
+    """The server must not be the side that closes an idle keep-alive connection after a few seconds:
+    with uvicorn's default (5 s) a client reusing the connection at that moment lost its POST (found by
+    the 20-seed false-alarm sweep). Idle time is the behaviour under test here, not synchronisation."""
+    import http.client
+    import select
+    import time
+    from urllib.parse import urlsplit
+
+    u = urlsplit(wallet_stack.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read() and conn.sock is not None
+        sock = conn.sock
+        time.sleep(6.0)
+        readable, _, _ = select.select([sock], [], [], 0)
+        assert not readable, "the wallet closed an idle keep-alive connection within 6 s"
+        conn.request("GET", "/healthz")
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() and conn.sock is sock  # same connection, not a reconnect
+    finally:
+        conn.close()
+
+
+def test_keepalive_setting_reaches_uvicorn(monkeypatch):
+    from mock_wallet.serve import uvicorn_config
+    from mock_wallet.settings import GatewaySettings, WalletSettings
+
+    assert WalletSettings().keepalive_s == GatewaySettings().keepalive_s == 75.0
+    monkeypatch.setenv("WALLET_KEEPALIVE_S", "30")
+    s = WalletSettings()
+    assert uvicorn_config(object(), "127.0.0.1", 1, "INFO", s.keepalive_s).timeout_keep_alive == 30.0

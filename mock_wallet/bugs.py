@@ -43,7 +43,8 @@ BUGS: dict[str, PlantedBug] = {b.name: b for b in [
     PlantedBug("timeout-as-failure", "a gateway timeout is treated as a definite failure and reversed",
                "exactly_once", "gateway-apply-then-drop"),
     PlantedBug("memory-idempotency", "idempotency keys kept only in process memory (lost on restart); the "
-               "UNIQUE (user_id, idempotency_key) on transactions is dropped at start", "exactly_once", "gameday"),
+               "UNIQUE (user_id, idempotency_key) on transactions is dropped at start", "exactly_once",
+               "lost-response-restart"),
     PlantedBug("leaky-errors", "problem responses without request id, with a stack trace in the detail",
                "clear_errors", "db-crash"),
     PlantedBug("no-db-timeout", "no DB statement/lock/command/pool timeout and no request deadline",

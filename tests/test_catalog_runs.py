@@ -38,6 +38,9 @@ def test_scenario_holds_on_correct_wallet(name: str, tmp_path: Path) -> None:
     assert not failed, f"{name} broke invariants (run dir {result.run_dir}):\n{detail}"
     assert (result.run_dir / "index.html").stat().st_size > 10_000
     assert (result.run_dir / "junit.xml").exists()
+    # a passed run drops its stack data (~50 MB of PostgreSQL) and keeps the service logs
+    assert not (result.run_dir / "stack").exists()
+    assert (result.run_dir / "logs" / "wallet.log").stat().st_size > 0
 
 
 # Backend `docker`: baseline and one scenario per fault family, the same files unchanged.

@@ -91,16 +91,20 @@ def run(
     scenarios_dir: Path = typer.Option(DEFAULT_SCENARIOS, "--scenarios-dir"),
     bugs: Optional[str] = typer.Option(None, help="plant bugs in the wallet (WALLET_BUGS), test runs only"),
     parallel: int = typer.Option(1, min=1, max=8, help="scenarios run side by side (each on its own stack)"),
+    keep_data: str = typer.Option("failed", "--keep-data", help="keep a run's stack data (PostgreSQL data dir, "
+                                  "~50 MB) after judging: failed (default) | always | never"),
 ) -> None:
     """Run one scenario, a comma list, or the whole catalog; exit 0 only if every invariant held."""
     from walletchaos.runner import RunOptions, point_latest, run_scenario, run_suite
 
     if backend not in ("process", "docker"):
         raise UserError(f"--backend must be 'process' or 'docker', not {backend!r}")
+    if keep_data not in ("failed", "always", "never"):
+        raise UserError(f"--keep-data must be failed, always or never, not {keep_data!r}")
     scenarios = _select(name, scenarios_dir)
     wallet_env = {"WALLET_BUGS": bugs, "WALLET_ALLOW_BUGS": "1"} if bugs else {}
     opts = RunOptions(backend=backend, seed=seed, report_dir=report_dir, users=users, duration_s=duration,
-                      processes=processes, wallet_env=wallet_env, parallel=parallel)
+                      processes=processes, wallet_env=wallet_env, parallel=parallel, keep_data=keep_data)
     if len(scenarios) == 1:
         result = run_scenario(scenarios[0], opts, console)
         point_latest(report_dir, result.run_dir)
@@ -224,7 +228,9 @@ def serve(kind: str = typer.Argument(..., help="wallet or gateway"),
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False hands back a command's typer.Exit code instead of exiting: pass it on
+        rc = app(standalone_mode=False)
+        sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

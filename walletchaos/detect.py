@@ -137,7 +137,8 @@ def run_jobs(jobs: Sequence[Job], out_dir: Path, *, backend: str = "process", du
         nonlocal done
         cap = None if duration_s is None else min(duration_s, job.scenario.duration_s)  # shorten, never stretch
         opts = RunOptions(backend=backend, seed=job.seed, report_dir=runs_dir, duration_s=cap,
-                          wallet_env=_wallet_env(job.bug), show_progress=False, cancel=cancel)
+                          wallet_env=_wallet_env(job.bug), show_progress=False, cancel=cancel,
+                          keep_data="never")  # hundreds of runs; a caught bug's report has the counterexample
         started = time.monotonic()
         if cancel.is_set():
             cell = Cell(job.bug, job.scenario.name, job.seed, error="cancelled")

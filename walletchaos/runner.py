@@ -56,6 +56,10 @@ class RunOptions:
     reconcile_timeout_s: float = 30.0
     parallel: int = 1  # scenarios run side by side in a suite (each on its own stack and ports)
     cancel: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: runs tear down
+    keep_data: str = "failed"  # the stack's data (PostgreSQL data dir, ~50 MB/run): failed | always | never
+
+
+KEEP_DATA = ("failed", "always", "never")
 
 
 @dataclass
@@ -75,12 +79,15 @@ def _stamp() -> str:
 
 def new_run_dir(report_dir: Path, name: str) -> Path:
     base = Path(report_dir) / f"{_stamp()}-{name}"
+    base.parent.mkdir(parents=True, exist_ok=True)
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
-    return path
+    while True:  # mkdir is the claim: runs of one scenario started side by side get -2, -3...
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
 
 
 def point_latest(report_dir: Path, target: Path) -> None:
@@ -129,7 +136,25 @@ def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None =
         topo.stop()
         _copy_service_logs(run_dir)  # after stop: the docker backend collects container logs then
     meta["finished_at"] = time.time()
-    return _judge(scenario, run_dir, final, meta)
+    result = _judge(scenario, run_dir, final, meta)
+    prune_stack(run_dir, opts.keep_data, passed=result.passed)
+    return result
+
+
+def prune_stack(run_dir: Path, keep_data: str, *, passed: bool) -> bool:
+    """Delete the run's stack directory (PostgreSQL data dir, gateway DB) once the run is judged.
+
+    The checks and the report read only the run's own files (history, events, final state) and the
+    service logs were copied to `logs/` at teardown, so nothing the report shows is lost. A failed
+    run keeps its data by default, for a look at the database behind a counterexample; a sweep of
+    hundreds of runs would otherwise leave ~50 MB each.
+    """
+    if keep_data not in KEEP_DATA:
+        raise ValueError(f"keep_data must be one of {', '.join(KEEP_DATA)}, not {keep_data!r}")
+    if keep_data == "always" or (keep_data == "failed" and not passed):
+        return False
+    shutil.rmtree(run_dir / "stack", ignore_errors=True)
+    return True
 
 
 def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Path, run_dir: Path,

@@ -148,7 +148,9 @@ class Database:
             except DB_UNAVAILABLE_ERRORS as exc:
                 self._unavailable(exc)
                 raise CommitInDoubt(type(exc).__name__) from None
-            note_commit(False)
+            # committed: if the deadline now cuts the request off (e.g. while the connection is
+            # released over a slow network), the answer must not say "nothing was applied"
+            note_commit(False, wrote=not readonly)
 
     @asynccontextmanager
     async def unpooled_transaction(self) -> AsyncIterator[asyncpg.Connection]:

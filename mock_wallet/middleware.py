@@ -98,14 +98,7 @@ class WalletMiddleware:
                 return
             if status["sent"]:
                 return  # the response already started; nothing better to do than end here
-            if info.pending_txn_id is not None:
-                problem = gateway_unknown(info.pending_txn_id, "deadline reached")
-            elif info.commit_in_flight:
-                problem = outcome_unknown("deadline reached during the commit")
-            else:
-                problem = ProblemError("DATABASE_UNAVAILABLE",
-                                       "A dependency did not answer within the request deadline.", retry_after=1)
-            await render(problem)(scope, receive, send)
+            await render(deadline_problem(info))(scope, receive, send)
         except Exception:  # a bug: contain it, log it with its traceback, never show it
             log.exception("unhandled error", extra={"request_id": info.request_id})
             await self._internal_error(scope, receive, send, status)
@@ -132,3 +125,16 @@ def _request_id(scope: Scope) -> str:
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
     return uuid.uuid4().hex
+
+
+def deadline_problem(info: RequestInfo) -> ProblemError:
+    """The answer for a request its deadline cut off: "nothing was applied" only if nothing was."""
+    if info.pending_txn_id is not None:
+        return gateway_unknown(info.pending_txn_id, "deadline reached")
+    if info.commit_in_flight:
+        return outcome_unknown("deadline reached during the commit")
+    if info.wrote:  # applied, but the answer was not ready: the key's stored outcome is replayed on retry
+        return ProblemError("GATEWAY_TIMEOUT", "The request's deadline was reached after its changes were "
+                            "committed; retry with the same Idempotency-Key to get the outcome.", retry_after=1)
+    return ProblemError("DATABASE_UNAVAILABLE", "A dependency did not answer within the request deadline.",
+                        retry_after=1)

@@ -18,6 +18,7 @@ class RequestInfo:
     problem_code: str | None = None
     pending_txn_id: uuid.UUID | None = None  # set while waiting on the gateway for this transaction
     commit_in_flight: bool = False  # a COMMIT was sent and not yet confirmed: the outcome is unknown
+    wrote: bool = False  # a read-write transaction committed: a later cut-off is never "nothing applied"
 
 
 current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)
@@ -34,7 +35,8 @@ def note_pending(txn_id: uuid.UUID | None) -> None:
         info.pending_txn_id = txn_id
 
 
-def note_commit(in_flight: bool) -> None:
+def note_commit(in_flight: bool, *, wrote: bool = False) -> None:
     info = current_request.get()
     if info is not None:
         info.commit_in_flight = in_flight
+        info.wrote = info.wrote or wrote

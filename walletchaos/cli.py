@@ -95,11 +95,11 @@ def run(
                                   "~50 MB) after judging: failed (default) | always | never"),
 ) -> None:
     """Run one scenario, a comma list, or the whole catalog; exit 0 only if every invariant held."""
-    from walletchaos.runner import RunOptions, point_latest, run_scenario, run_suite
+    from walletchaos.runner import KEEP_DATA, RunOptions, point_latest, run_scenario, run_suite
 
     if backend not in ("process", "docker"):
         raise UserError(f"--backend must be 'process' or 'docker', not {backend!r}")
-    if keep_data not in ("failed", "always", "never"):
+    if keep_data not in KEEP_DATA:
         raise UserError(f"--keep-data must be failed, always or never, not {keep_data!r}")
     scenarios = _select(name, scenarios_dir)
     wallet_env = {"WALLET_BUGS": bugs, "WALLET_ALLOW_BUGS": "1"} if bugs else {}

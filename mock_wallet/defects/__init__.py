@@ -79,10 +79,10 @@ BUGS: dict[str, PlantedBug] = {b.name: b for b in [
                "clear_errors", "maintenance-window"),
     PlantedBug("swallowed-exception-log", "every 25th request a metrics step raises; the wallet logs an ERROR "
                "with a traceback and answers normally", "server_logs", "baseline"),
-    PlantedBug("stale-balance-read", "balance reads served from a 0.5 s per-process cache that writes do "
-               "not invalidate", "read_consistency", "baseline"),
+    PlantedBug("stale-balance-read", "balance reads served from a 1 s per-process cache that writes do "
+               "not invalidate", "read_consistency", "peak-hour-congestion"),
     PlantedBug("history-missing-rows", "history pages leave out transactions created in the last second "
-               "(as if served from a lagging read model)", "read_consistency", "baseline"),
+               "(as if served from a lagging read model)", "read_consistency", "peak-hour-congestion"),
     PlantedBug("split-transfer-commit", "a transfer's debit and credit commit in two DB transactions 0.25 s "
                "apart (the credit retried until it lands: the final state heals)", "bank_snapshots", "baseline"),
     PlantedBug("db-bypasses-proxy", "the wallet connects to PostgreSQL directly (WALLETCHAOS_DIRECT_DATABASE_URL), "

@@ -10,7 +10,7 @@ from typing import Any
 from mock_wallet.parts import WalletParts
 from mock_wallet.queries import Queries
 
-TTL_S = 0.5
+TTL_S = 1.0  # longer than the default mix's shortest think time (0.5 s): a read, a write, a read
 
 
 class CachedBalanceQueries(Queries):

@@ -89,6 +89,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         "ALTER TABLE ledger_entries ALTER COLUMN seq SET NOT NULL",
         "ALTER TABLE ledger_entries ALTER COLUMN balance_after SET NOT NULL",
         "CREATE UNIQUE INDEX IF NOT EXISTS ledger_entries_account_seq_idx ON ledger_entries (account_id, seq)",
+        "DROP INDEX IF EXISTS ledger_entries_account_idx",  # a prefix of the index above
     ]),
 ]
 

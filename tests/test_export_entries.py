@@ -97,3 +97,47 @@ def test_transactions_carry_server_creation_and_commit_times(stack: WalletStack)
     assert settled and all(t["committed_ts"] >= t["created_ts"] for t in settled)
     entries = [e for e in export(stack)["entries"] if e["txn_id"] == txn_id]
     assert sorted(e["amount"] for e in entries) == [-10, 10]
+
+
+def test_migration_numbers_the_entries_of_an_existing_database(stack: WalletStack) -> None:
+    """A database made by schema version 1 (entries without seq/balance_after) is numbered in entry id
+    order when the wallet migrates it, and its accounts' counters continue from there."""
+    import asyncio
+
+    import asyncpg
+
+    from mock_wallet.schema import CLEARING_ACCOUNT_ID, MIGRATIONS, migrate
+
+    async def run() -> list[tuple[int, int, int]]:
+        admin = await asyncpg.connect(stack.pg.url)
+        try:
+            await admin.execute("DROP DATABASE IF EXISTS v1_upgrade")
+            await admin.execute("CREATE DATABASE v1_upgrade")
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(stack.pg.url.rsplit("/", 1)[0] + "/v1_upgrade")
+        try:
+            for statement in dict(MIGRATIONS)[1]:
+                await conn.execute(statement)
+            await conn.execute("CREATE TABLE schema_version (version int PRIMARY KEY, applied_at timestamptz "
+                               "NOT NULL DEFAULT now()); INSERT INTO schema_version (version) VALUES (1)")
+            user, account = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
+            await conn.execute("INSERT INTO users (id, username, password_hash, password_salt, pin_hash, pin_salt) "
+                               "VALUES ($1, 'old', '', '', '', '')", user)
+            await conn.execute("INSERT INTO accounts (id, user_id, kind, balance) VALUES ($1, $2, 'user', 70)",
+                               account, user)
+            for i, amount in enumerate((100, -50, 20)):
+                txn = f"3333333{i}-3333-3333-3333-333333333333"
+                await conn.execute("INSERT INTO transactions (id, kind, status, amount, user_id) "
+                                   "VALUES ($1, 'deposit', 'succeeded', 1, $2)", txn, user)
+                await conn.execute("INSERT INTO ledger_entries (txn_id, account_id, amount) VALUES ($1, $2, $3), "
+                                   "($1, $4, $5)", txn, account, amount, CLEARING_ACCOUNT_ID, -amount)
+            assert await migrate(conn) == MIGRATIONS[-1][0]
+            assert await conn.fetchval("SELECT entry_seq FROM accounts WHERE id = $1", account) == 3
+            rows = await conn.fetch("SELECT amount, seq, balance_after FROM ledger_entries WHERE account_id = $1 "
+                                    "ORDER BY id", account)
+            return [tuple(r) for r in rows]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(run()) == [(100, 1, 100), (-50, 2, 50), (20, 3, 70)]

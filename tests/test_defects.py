@@ -55,9 +55,10 @@ def test_foreign_account_read_answers_200_where_the_correct_wallet_answers_404(s
         correct, bugged = clients(stack, wallet)
         with correct, bugged:
             alice, bob, carol = stack.new_user(correct, 5_000), stack.new_user(correct), stack.new_user(correct)
-            txn_id = stack.transfer(correct, alice, carol.account_id, 1).json()["transaction_id"]
+            key = uuid.uuid4().hex
+            txn_id = stack.transfer(correct, alice, carol.account_id, 1, key=key).json()["transaction_id"]
             reads = [f"/v1/accounts/{alice.account_id}", f"/v1/accounts/{alice.account_id}/transactions",
-                     f"/v1/transactions/{txn_id}"]
+                     f"/v1/transactions/{txn_id}", f"/v1/transactions?idempotency_key={key}"]
             for path in reads:
                 assert correct.get(path, headers=bob.headers).status_code == 404, path
                 r = bugged.get(path, headers=bob.headers)

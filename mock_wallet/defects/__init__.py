@@ -63,8 +63,8 @@ BUGS: dict[str, PlantedBug] = {b.name: b for b in [
                "clear_errors", "db-crash"),
     PlantedBug("no-db-timeout", "no DB statement/lock/command/pool timeout and no request deadline",
                "clear_errors", "db-freeze"),
-    PlantedBug("foreign-account-read", "account, history and transaction reads do not check the owner: any "
-               "logged-in user reads any account", "authorization", "unauthorised-access"),
+    PlantedBug("foreign-account-read", "account, history and transaction reads (by id or idempotency key) do "
+               "not check the owner: any logged-in user reads any account", "authorization", "unauthorised-access"),
     PlantedBug("foreign-account-debit", "transfers and withdrawals do not check who owns the source account",
                "authorization", "unauthorised-access"),
     PlantedBug("pin-bypass", "the PIN cache is looked up by user, not by PIN: after one correct PIN, any PIN "

@@ -1,5 +1,6 @@
-"""foreign-account-read: account, history and transaction reads do not check who asks: they are served
-as if the owner had asked, so any logged-in user reads any account and any transaction (200, not 404)."""
+"""foreign-account-read: account, history and transaction reads (by id or by idempotency key) do not check
+who asks: they are served as if the owner had asked, so any logged-in user reads any account and any
+transaction (200, not 404)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ class OwnerBlindQueries(Queries):
         async with self.db.connection() as conn:
             creator = await conn.fetchval("SELECT user_id FROM transactions WHERE id = $1", txn_id)
         return await super().transaction(creator or user_id, txn_id)
+
+    async def by_idempotency_key(self, user_id: uuid.UUID, key: str) -> asyncpg.Record:
+        async with self.db.connection() as conn:
+            creator = await conn.fetchval("SELECT user_id FROM transactions WHERE idempotency_key = $1 "
+                                          "ORDER BY user_id = $2 DESC LIMIT 1", key, user_id)
+        return await super().by_idempotency_key(creator or user_id, key)
 
 
 def plant(parts: WalletParts) -> None:

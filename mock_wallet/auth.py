@@ -108,11 +108,13 @@ class Session:
 
 
 class AuthService:
+    pin_cache_class: type[VerifiedSecrets] = VerifiedSecrets
+
     def __init__(self, db: Database, *, lockout_s: float, session_ttl_s: float, pin_cache_size: int = 10_000) -> None:
         self.db = db
         self.lockout_s = lockout_s
         self.session_ttl_s = session_ttl_s
-        self.verified_pins = VerifiedSecrets(pin_cache_size) if pin_cache_size > 0 else None
+        self.verified_pins = self.pin_cache_class(pin_cache_size) if pin_cache_size > 0 else None
 
     async def register(self, username: str, password: str, pin: str) -> tuple[uuid.UUID, uuid.UUID]:
         user_id, account_id = uuid.uuid4(), uuid.uuid4()

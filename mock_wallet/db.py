@@ -61,30 +61,32 @@ class CommitInDoubt(ProblemError):
 class Database:
     """Lazily created pool + one-time migrations; `transaction()` is the only way handlers touch the DB."""
 
-    def __init__(self, url: str, *, pool_size: int, timeout_s: float | None, on_unavailable=None) -> None:
-        """timeout_s=None (planted bug no-db-timeout only): no statement, lock, command or pool timeout."""
+    def __init__(self, url: str, *, pool_size: int, timeout_s: float, on_unavailable=None) -> None:
         self.url = url
         self.pool_size = pool_size
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # statement, lock, command and pool-wait timeout
         self._pool: asyncpg.Pool | None = None
         self._migrated = False
         self._lock = asyncio.Lock()
         self._on_unavailable = on_unavailable
 
+    def pool_options(self) -> dict:
+        """asyncpg.create_pool keywords: every wait on the database is bounded by timeout_s."""
+        ms = str(int(self.timeout_s * 1000))
+        return {"timeout": self.timeout_s, "command_timeout": self.timeout_s,
+                "server_settings": {"application_name": "mock_wallet", "statement_timeout": ms, "lock_timeout": ms}}
+
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is None:
             async with self._lock:
                 if self._pool is None:
-                    settings = {"application_name": "mock_wallet"}
-                    if self.timeout_s is not None:
-                        settings |= {"statement_timeout": str(int(self.timeout_s * 1000)),
-                                     "lock_timeout": str(int(self.timeout_s * 1000))}
-                    self._pool = await asyncpg.create_pool(
-                        self.url, min_size=0, max_size=self.pool_size, timeout=self.timeout_s or 60.0,
-                        command_timeout=self.timeout_s, max_inactive_connection_lifetime=60,
-                        server_settings=settings,
-                    )
+                    self._pool = await asyncpg.create_pool(self.url, min_size=0, max_size=self.pool_size,
+                                                           max_inactive_connection_lifetime=60,
+                                                           **self.pool_options())
         return self._pool
+
+    async def migrate(self, conn: asyncpg.Connection) -> int:
+        return await migrate(conn)
 
     async def _ensure_schema(self, pool: asyncpg.Pool) -> None:
         if self._migrated:
@@ -92,11 +94,11 @@ class Database:
         async with self._lock:
             if not self._migrated:
                 async with pool.acquire(timeout=self.timeout_s) as conn:
-                    version = await migrate(conn)
+                    version = await self.migrate(conn)
                 log.info("schema ready", extra={"schema_version": version})
                 self._migrated = True
 
-    def _unavailable(self, exc: BaseException) -> ProblemError:
+    def report_unavailable(self, exc: BaseException) -> ProblemError:
         if self._on_unavailable is not None:
             self._on_unavailable()
         log.warning("database unavailable", extra={"error": type(exc).__name__})
@@ -113,11 +115,11 @@ class Database:
             await self._ensure_schema(pool)
             conn = await pool.acquire(timeout=self.timeout_s)
         except DB_UNAVAILABLE_ERRORS as exc:
-            raise self._unavailable(exc) from None
+            raise self.report_unavailable(exc) from None
         try:
             yield conn
         except DB_UNAVAILABLE_ERRORS as exc:
-            raise self._unavailable(exc) from None
+            raise self.report_unavailable(exc) from None
         finally:
             try:
                 await pool.release(conn, timeout=self.timeout_s)
@@ -146,28 +148,11 @@ class Database:
             try:
                 await tx.commit()
             except DB_UNAVAILABLE_ERRORS as exc:
-                self._unavailable(exc)
+                self.report_unavailable(exc)
                 raise CommitInDoubt(type(exc).__name__) from None
             # committed: if the deadline now cuts the request off (e.g. while the connection is
             # released over a slow network), the answer must not say "nothing was applied"
             note_commit(False, wrote=not readonly)
-
-    @asynccontextmanager
-    async def unpooled_transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """One transaction on a new connection of its own, outside the pool. Only the planted bug
-        non-atomic-transfer uses it: the credit leg posted as if by a separate ledger client."""
-        try:
-            conn = await asyncpg.connect(self.url, timeout=self.timeout_s or 60.0, command_timeout=self.timeout_s)
-            try:
-                async with conn.transaction():
-                    yield conn
-            finally:
-                conn.terminate()
-        except DB_UNAVAILABLE_ERRORS as exc:
-            if self._on_unavailable is not None:
-                self._on_unavailable()
-            log.warning("database unavailable", extra={"error": type(exc).__name__})
-            raise unavailable(type(exc).__name__) from None
 
     async def ping(self) -> None:
         async with self.connection() as conn:
@@ -176,7 +161,7 @@ class Database:
     async def close(self) -> None:
         if self._pool is not None:
             try:
-                await asyncio.wait_for(self._pool.close(), self.timeout_s or 10.0)
+                await asyncio.wait_for(self._pool.close(), self.timeout_s)
             except (TimeoutError, *DB_UNAVAILABLE_ERRORS):
                 self._pool.terminate()
             self._pool = None

@@ -39,6 +39,7 @@ class WalletContext:
     reconciler: Reconciler
     metrics: WalletMetrics
     maintenance: Maintenance
+    planted_bugs: list[str]  # non-empty only for a deliberately broken wallet (mock_wallet/defects/)
 
 
 def get_context(request: Request) -> WalletContext:

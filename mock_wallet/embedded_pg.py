@@ -186,6 +186,7 @@ class EmbeddedPostgres:
             "-c", "synchronous_commit=on",
             "-c", "log_min_messages=warning",
             "-c", "idle_session_timeout=0",
+            "-c", "track_commit_timestamp=on",  # the export's committed_ts (pg_xact_commit_timestamp)
         ]
         self._proc = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -16,7 +16,6 @@ from typing import Any
 
 import asyncpg
 
-from mock_wallet import bugs
 from mock_wallet.db import Database
 from mock_wallet.problems import ProblemError
 
@@ -61,7 +60,6 @@ class IdempotencyStore:
     def __init__(self, db: Database, *, lease_s: float) -> None:
         self.db = db
         self.lease_s = lease_s
-        self._memory: dict[tuple[uuid.UUID, str], str] = {}  # planted bug memory-idempotency only
 
     async def claim(self, idem: IdempotencyKey) -> Replay | None:
         """Claim the key in a transaction of its own (None: go ahead) or return the earlier outcome."""
@@ -75,8 +73,6 @@ class IdempotencyStore:
         whole outcome commits in this same transaction (a transfer): nobody can ever see it in progress.
         A concurrent duplicate blocks on the unique key until this transaction ends, then replays.
         Returns None (go ahead) or the earlier outcome (Replay, or raises its problem)."""
-        if bugs.active("memory-idempotency"):
-            return await self._claim_in_memory(conn, idem)
         inserted = await conn.fetchval(
             """INSERT INTO idempotency_keys (user_id, key, request_hash, state, lease_until)
                VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
@@ -106,20 +102,6 @@ class IdempotencyStore:
             """UPDATE idempotency_keys SET state = $3, lease_until = now() + make_interval(secs => $4)
                WHERE user_id = $1 AND key = $2""", idem.user_id, idem.key, state, self.lease_s)
         return None
-
-    async def _claim_in_memory(self, conn: asyncpg.Connection, idem: IdempotencyKey) -> Replay | None:
-        """PLANTED BUG memory-idempotency: which keys were used is known only to this process, so after a
-        restart a retry is applied again (its transaction row still carries the key, but with the
-        schema's uniqueness dropped nothing stops a second one; see schema.BUG_SCHEMA)."""
-        seen = self._memory.get((idem.user_id, idem.key))
-        if seen is None:
-            self._memory[(idem.user_id, idem.key)] = idem.request_hash
-            return None
-        if seen != idem.request_hash:
-            raise ProblemError("IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was used for a different request.")
-        txn = await conn.fetchrow("SELECT * FROM transactions WHERE user_id = $1 AND idempotency_key = $2",
-                                  idem.user_id, idem.key)
-        return Replay(txn) if txn is not None else None
 
     async def release(self, idem: IdempotencyKey) -> None:
         """Forget an undecided claim (transient failure) so a retry need not wait for the lease.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_wallet.db import outcome_unknown
-from mock_wallet.handlers import render
+from mock_wallet.handlers import ProblemRenderer
 from mock_wallet.metrics import WalletMetrics
 from mock_wallet.money import gateway_unknown
 from mock_wallet.problems import ProblemError
@@ -36,13 +36,13 @@ class Maintenance:
 
 
 class WalletMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: WalletMetrics, maintenance: Maintenance, deadline_s: float | None,
-                 max_inflight: int) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: WalletMetrics, maintenance: Maintenance, deadline_s: float,
+                 max_inflight: int, renderer: ProblemRenderer) -> None:
         self.app = app
         self.metrics = metrics
         self.maintenance = maintenance
-        # None: no deadline at all (planted bug no-db-timeout only)
-        self.deadline_s = None if deadline_s is None else max(deadline_s - DEADLINE_MARGIN_S, deadline_s * 0.8)
+        self.deadline_s = max(deadline_s - DEADLINE_MARGIN_S, deadline_s * 0.8)
+        self.renderer = renderer
         self.max_inflight = max_inflight
         self.inflight = 0
 
@@ -67,7 +67,7 @@ class WalletMiddleware:
         try:
             refusal = self._refusal(is_api)
             if refusal is not None:
-                await render(refusal)(scope, receive, send_with_id)
+                await self.renderer.render(refusal)(scope, receive, send_with_id)
             else:
                 await self._run_with_deadline(scope, receive, send_with_id, info, status)
         finally:
@@ -98,14 +98,14 @@ class WalletMiddleware:
                 return
             if status["sent"]:
                 return  # the response already started; nothing better to do than end here
-            await render(deadline_problem(info))(scope, receive, send)
+            await self.renderer.render(deadline_problem(info))(scope, receive, send)
         except Exception:  # a bug: contain it, log it with its traceback, never show it
             log.exception("unhandled error", extra={"request_id": info.request_id})
             await self._internal_error(scope, receive, send, status)
 
     async def _internal_error(self, scope: Scope, receive: Receive, send: Send, status: dict) -> None:
         if not status["sent"]:
-            await render(ProblemError("INTERNAL_ERROR", "An unexpected error occurred."))(scope, receive, send)
+            await self.renderer.render(ProblemError("INTERNAL_ERROR", "An unexpected error occurred."))(scope, receive, send)
 
     def _record(self, scope: Scope, info: RequestInfo, status: int, elapsed: float) -> None:
         route = scope.get("route")

@@ -1,40 +1,27 @@
 """The money paths: transfers, deposits and withdrawals, and applying a gateway outcome.
 
-Each step is a small function over one DB transaction, so planted bugs can later replace a single
-step. Refusals are *returned* from inside the transaction and recorded on the idempotency key in the
-same commit (with their side effects, e.g. a PIN failure counter), then raised after commit.
+Each step is a small method over one DB transaction (a planted defect, mock_wallet/defects/, replaces
+one of them in a subclass). Refusals are *returned* from inside the transaction and recorded on the
+idempotency key in the same commit (with their side effects, e.g. a PIN failure counter), then raised
+after commit.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
-from datetime import datetime, timezone
-from typing import Any
 
 import asyncpg
 
-from mock_wallet import bugs, ledger
 from mock_wallet.auth import AuthService, PinCheck
 from mock_wallet.db import CommitInDoubt, Database
 from mock_wallet.gateway_client import GatewayClient, GatewayResult, Operation, Outcome
 from mock_wallet.idempotency import IdempotencyKey, IdempotencyStore
-from mock_wallet.ledger import CLEARING
+from mock_wallet.ledger import CLEARING, Ledger
 from mock_wallet.metrics import WalletMetrics
 from mock_wallet.problems import ProblemError
 from mock_wallet.request_context import note_pending
 
-
-log = logging.getLogger("mock_wallet.money")
-
 GATEWAY_OPERATION: dict[str, Operation] = {"deposit": "charges", "withdrawal": "payouts"}
-
-# Planted bugs (mock_wallet/bugs.py): how long the defective paths leave their window open.
-NON_ATOMIC_GAP_S = 0.25  # non-atomic-transfer: between the debit's commit and the credit's
-WRITE_BEHIND_DELAY_S = 1.0  # ack-before-commit: the deposit is written this long after the 201
-GATEWAY_RETRIES = 2  # gateway-retry-new-reference: extra attempts, each under a fresh reference
-_background: set[asyncio.Task] = set()  # strong refs to write-behind tasks (ack-before-commit)
 
 
 def account_not_found() -> ProblemError:
@@ -65,78 +52,71 @@ class MoneyService:
     and verifies the PIN before that transaction begins (no scrypt while row locks are held)."""
 
     def __init__(self, db: Database, auth: AuthService, gateway: GatewayClient, metrics: WalletMetrics,
-                 idempotency: IdempotencyStore) -> None:
+                 idempotency: IdempotencyStore, ledger: Ledger) -> None:
         self.db = db
         self.auth = auth
         self.gateway = gateway
         self.metrics = metrics
         self.idempotency = idempotency
+        self.ledger = ledger
+
+    # -- the checks every money op makes, in this order: owner, PIN, frozen, funds -------------------
+    def _may_debit(self, account: asyncpg.Record | None, user_id: uuid.UUID) -> bool:
+        """Money leaves an account only at its owner's request."""
+        return account is not None and account["user_id"] == user_id
+
+    def _frozen_refusal(self, *, paying: asyncpg.Record | None = None,
+                        receiving: asyncpg.Record | None = None) -> ProblemError | None:
+        """A frozen account neither pays nor receives."""
+        for account in (paying, receiving):
+            if account is not None and account["status"] == "frozen":
+                return frozen(account["id"])
+        return None
+
+    def _funds_refusal(self, account: asyncpg.Record, amount: int) -> ProblemError | None:
+        """`account` is the row locked in this transaction: its balance cannot change before the commit."""
+        return insufficient(account["balance"], amount) if account["balance"] < amount else None
 
     # -- transfers -------------------------------------------------------------------------------
     async def transfer(self, idem: IdempotencyKey, from_id: uuid.UUID, to_id: uuid.UUID, amount: int,
                        pin: str) -> asyncpg.Record:
         """The transfer, or the replayed transaction of an earlier request with this key."""
-        checked = await self._balance_outside_lock(from_id) if bugs.active("check-then-act") else None
         pin_check = await self.auth.verify_pin(idem.user_id, pin)
         async with self.db.transaction() as conn:
             replay = await self.idempotency.claim_in(conn, idem, state="done")
             if replay is not None:
                 return replay.transaction
-            result = await self._transfer_in_txn(conn, idem, from_id, to_id, amount, pin_check, checked)
+            result = await self._transfer_in_txn(conn, idem, from_id, to_id, amount, pin_check)
             if isinstance(result, ProblemError):
                 await idem.record_refusal(conn, result)
         if isinstance(result, ProblemError):
             raise result
-        if bugs.active("non-atomic-transfer"):
-            await self._credit_in_own_txn(result)
         return result
 
     async def _transfer_in_txn(self, conn: asyncpg.Connection, idem: IdempotencyKey, from_id: uuid.UUID,
-                               to_id: uuid.UUID, amount: int, pin_check: PinCheck,
-                               checked: int | None = None) -> asyncpg.Record | ProblemError:
-        accounts = await ledger.lock_accounts(conn, [from_id, to_id])
+                               to_id: uuid.UUID, amount: int, pin_check: PinCheck) -> asyncpg.Record | ProblemError:
+        accounts = await self.ledger.lock_accounts(conn, [from_id, to_id])
         source, target = accounts.get(from_id), accounts.get(to_id)
-        if source is None or source["user_id"] != idem.user_id or target is None or target["kind"] != "user":
+        if not self._may_debit(source, idem.user_id) or target is None or target["kind"] != "user":
             return account_not_found()
-        refusal = await self.auth.settle_pin(conn, idem.user_id, pin_check)
+        refusal = (await self.auth.settle_pin(conn, idem.user_id, pin_check)
+                   or self._frozen_refusal(paying=source, receiving=target)
+                   or self._funds_refusal(source, amount))
         if refusal is not None:
             return refusal
-        for account in (source, target):
-            if account["status"] == "frozen":
-                return frozen(account["id"])
-        balance = source["balance"] if checked is None else checked  # check-then-act: the unlocked read
-        if balance < amount:
-            return insufficient(balance, amount)
-        txn = await ledger.insert_transaction(conn, kind="transfer", status="succeeded", amount=amount,
-                                              from_account=from_id, to_account=to_id, user_id=idem.user_id,
-                                              idempotency_key=idem.key)
-        if bugs.active("non-atomic-transfer"):  # PLANTED BUG: only the debit commits here
-            await ledger.post_entries(conn, txn["id"], [(from_id, -amount)], balanced=False)
-            return txn
-        await ledger.post_entries(conn, txn["id"], [(from_id, -amount), (to_id, amount)])
+        txn = await self.ledger.insert_transaction(conn, kind="transfer", status="succeeded", amount=amount,
+                                                   from_account=from_id, to_account=to_id, user_id=idem.user_id,
+                                                   idempotency_key=idem.key)
+        await self._post_transfer(conn, txn)
         return txn
 
-    async def _credit_in_own_txn(self, txn: asyncpg.Record) -> None:
-        """PLANTED BUG non-atomic-transfer: the credit half of a transfer, a moment later, in a DB
-        transaction of its own on a connection of its own (as if posted by a separate ledger client);
-        if it fails, the debit stays committed and the money is gone."""
-        await asyncio.sleep(NON_ATOMIC_GAP_S)
-        async with self.db.unpooled_transaction() as conn:
-            await ledger.post_entries(conn, txn["id"], [(txn["to_account_id"], txn["amount"])], balanced=False)
-
-    async def _balance_outside_lock(self, account_id: uuid.UUID) -> int | None:
-        """PLANTED BUG check-then-act: the balance as of now, read without any lock (None: no such
-        account, the locked path decides)."""
-        async with self.db.connection() as conn:
-            return await conn.fetchval("SELECT balance FROM accounts WHERE id = $1", account_id)
+    async def _post_transfer(self, conn: asyncpg.Connection, txn: asyncpg.Record) -> None:
+        """Both legs of a transfer, in the transaction that creates it."""
+        await self.ledger.post_entries(conn, txn["id"], [(txn["from_account_id"], -txn["amount"]),
+                                                         (txn["to_account_id"], txn["amount"])])
 
     # -- deposits and withdrawals ----------------------------------------------------------------
     async def deposit(self, idem: IdempotencyKey, account_id: uuid.UUID, amount: int) -> asyncpg.Record:
-        if bugs.active("ack-before-commit"):
-            return await self._deposit_write_behind(idem, account_id, amount)
-        return await self._deposit(idem, account_id, amount)
-
-    async def _deposit(self, idem: IdempotencyKey, account_id: uuid.UUID, amount: int) -> asyncpg.Record:
         async with self.db.transaction() as conn:
             replay = await self.idempotency.claim_in(conn, idem)
             if replay is not None:
@@ -148,49 +128,25 @@ class MoneyService:
             raise result
         return await self._settle_through_gateway(idem, result)
 
-    async def _deposit_write_behind(self, idem: IdempotencyKey, account_id: uuid.UUID,
-                                    amount: int) -> dict[str, Any]:
-        """PLANTED BUG ack-before-commit: answer "succeeded" at once and write the deposit (key claim,
-        transaction, gateway charge, credit) in a background task a little later; a crash or kill in
-        between loses a deposit the client was told had succeeded."""
-        async with self.db.connection() as conn:
-            owner = await conn.fetchval("SELECT user_id FROM accounts WHERE id = $1 AND kind = 'user'", account_id)
-        if owner != idem.user_id:
-            raise account_not_found()
-
-        async def later() -> None:
-            await asyncio.sleep(WRITE_BEHIND_DELAY_S)
-            try:
-                await self._deposit(idem, account_id, amount)
-            except Exception as exc:  # noqa: BLE001 - nobody is waiting for this answer any more
-                log.warning("write-behind deposit failed", extra={"error": repr(exc)})
-
-        task = asyncio.create_task(later())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-        return {"id": uuid.uuid4(), "kind": "deposit", "status": "succeeded", "amount": amount,
-                "from_account_id": None, "to_account_id": account_id, "idempotency_key": idem.key,
-                "created_at": datetime.now(timezone.utc), "failure_code": None}
-
     async def _open_deposit(self, conn: asyncpg.Connection, idem: IdempotencyKey, account_id: uuid.UUID,
                             amount: int) -> asyncpg.Record | ProblemError:
-        account = (await ledger.lock_accounts(conn, [account_id])).get(account_id)
+        account = (await self.ledger.lock_accounts(conn, [account_id])).get(account_id)
         if account is None or account["user_id"] != idem.user_id:
             return account_not_found()
-        if account["status"] == "frozen":
-            return frozen(account_id)
-        return await ledger.insert_transaction(conn, kind="deposit", status="pending", amount=amount,
-                                               from_account=None, to_account=account_id,
-                                               user_id=idem.user_id, idempotency_key=idem.key)
+        refusal = self._frozen_refusal(receiving=account)
+        if refusal is not None:
+            return refusal
+        return await self.ledger.insert_transaction(conn, kind="deposit", status="pending", amount=amount,
+                                                    from_account=None, to_account=account_id,
+                                                    user_id=idem.user_id, idempotency_key=idem.key)
 
     async def withdraw(self, idem: IdempotencyKey, account_id: uuid.UUID, amount: int, pin: str) -> asyncpg.Record:
-        checked = await self._balance_outside_lock(account_id) if bugs.active("check-then-act") else None
         pin_check = await self.auth.verify_pin(idem.user_id, pin)
         async with self.db.transaction() as conn:
             replay = await self.idempotency.claim_in(conn, idem)
             if replay is not None:
                 return replay.transaction
-            result = await self._open_withdrawal(conn, idem, account_id, amount, pin_check, checked)
+            result = await self._open_withdrawal(conn, idem, account_id, amount, pin_check)
             if isinstance(result, ProblemError):
                 await idem.record_refusal(conn, result)
         if isinstance(result, ProblemError):
@@ -198,41 +154,33 @@ class MoneyService:
         return await self._settle_through_gateway(idem, result)
 
     async def _open_withdrawal(self, conn: asyncpg.Connection, idem: IdempotencyKey, account_id: uuid.UUID,
-                               amount: int, pin_check: PinCheck,
-                               checked: int | None = None) -> asyncpg.Record | ProblemError:
+                               amount: int, pin_check: PinCheck) -> asyncpg.Record | ProblemError:
         """Check and hold the funds (user -amount, clearing +amount) with a pending transaction."""
-        account = (await ledger.lock_accounts(conn, [account_id])).get(account_id)
-        if account is None or account["user_id"] != idem.user_id:
+        account = (await self.ledger.lock_accounts(conn, [account_id])).get(account_id)
+        if not self._may_debit(account, idem.user_id):
             return account_not_found()
-        refusal = await self.auth.settle_pin(conn, idem.user_id, pin_check)
+        refusal = (await self.auth.settle_pin(conn, idem.user_id, pin_check)
+                   or self._frozen_refusal(paying=account)
+                   or self._funds_refusal(account, amount))
         if refusal is not None:
             return refusal
-        if account["status"] == "frozen":
-            return frozen(account_id)
-        balance = account["balance"] if checked is None else checked  # check-then-act: the unlocked read
-        if balance < amount:
-            return insufficient(balance, amount)
-        txn = await ledger.insert_transaction(conn, kind="withdrawal", status="pending", amount=amount,
-                                              from_account=account_id, to_account=None,
-                                              user_id=idem.user_id, idempotency_key=idem.key)
-        await ledger.post_entries(conn, txn["id"], [(account_id, -amount), (CLEARING, amount)])
+        txn = await self.ledger.insert_transaction(conn, kind="withdrawal", status="pending", amount=amount,
+                                                   from_account=account_id, to_account=None,
+                                                   user_id=idem.user_id, idempotency_key=idem.key)
+        await self.ledger.post_entries(conn, txn["id"], [(account_id, -amount), (CLEARING, amount)])
         return txn
+
+    async def _ask_gateway(self, operation: Operation, txn: asyncpg.Record) -> GatewayResult:
+        """One gateway call under the transaction's id as its reference (the gateway dedupes on it)."""
+        result = await self.gateway.submit(operation, str(txn["id"]), txn["amount"])
+        self.metrics.gateway_calls.labels(operation, result.outcome.value).inc()
+        return result
 
     async def _settle_through_gateway(self, idem: IdempotencyKey, txn: asyncpg.Record) -> asyncpg.Record:
         """Ask the gateway (reference = transaction id) and apply a definite answer; an unknown one
         leaves the transaction pending and answers GATEWAY_TIMEOUT with its id."""
-        operation = GATEWAY_OPERATION[txn["kind"]]
         note_pending(txn["id"])  # if the deadline cuts us off now, the answer is GATEWAY_TIMEOUT with this id
-        result = await self.gateway.submit(operation, str(txn["id"]), txn["amount"])
-        self.metrics.gateway_calls.labels(operation, result.outcome.value).inc()
-        if bugs.active("gateway-retry-new-reference"):  # PLANTED BUG: a retry the gateway cannot dedupe
-            for _ in range(GATEWAY_RETRIES):
-                if result.definite:
-                    break
-                result = await self.gateway.submit(operation, str(uuid.uuid4()), txn["amount"])
-        if not result.definite and bugs.active("timeout-as-failure"):
-            # PLANTED BUG: an unknown outcome (the gateway may well have applied it) taken as a refusal
-            result = GatewayResult(Outcome.FAILED, f"treated as failed: {result.detail}")
+        result = await self._ask_gateway(GATEWAY_OPERATION[txn["kind"]], txn)
         if not result.definite:
             await self._finish_key(idem)
             raise gateway_unknown(txn["id"], result.detail)
@@ -270,19 +218,19 @@ class MoneyService:
             succeeded = result.outcome is Outcome.SUCCEEDED
             if txn["kind"] == "deposit":
                 return await (self._credit_deposit(conn, txn) if succeeded else self._fail(conn, txn))
-            return await (ledger.set_status(conn, txn_id, "succeeded") if succeeded
+            return await (self.ledger.set_status(conn, txn_id, "succeeded") if succeeded
                           else self._reverse_withdrawal(conn, txn))
 
     async def _credit_deposit(self, conn: asyncpg.Connection, txn: asyncpg.Record) -> asyncpg.Record:
-        await ledger.post_entries(conn, txn["id"], [(txn["to_account_id"], txn["amount"]),
-                                                    (CLEARING, -txn["amount"])])
-        return await ledger.set_status(conn, txn["id"], "succeeded")
+        await self.ledger.post_entries(conn, txn["id"], [(txn["to_account_id"], txn["amount"]),
+                                                         (CLEARING, -txn["amount"])])
+        return await self.ledger.set_status(conn, txn["id"], "succeeded")
 
     async def _reverse_withdrawal(self, conn: asyncpg.Connection, txn: asyncpg.Record) -> asyncpg.Record:
         """Compensating entries give the held amount back; the transaction's entries then net to 0 per account."""
-        await ledger.post_entries(conn, txn["id"], [(txn["from_account_id"], txn["amount"]),
-                                                    (CLEARING, -txn["amount"])])
+        await self.ledger.post_entries(conn, txn["id"], [(txn["from_account_id"], txn["amount"]),
+                                                         (CLEARING, -txn["amount"])])
         return await self._fail(conn, txn)
 
     async def _fail(self, conn: asyncpg.Connection, txn: asyncpg.Record) -> asyncpg.Record:
-        return await ledger.set_status(conn, txn["id"], "failed", "GATEWAY_ERROR")
+        return await self.ledger.set_status(conn, txn["id"], "failed", "GATEWAY_ERROR")

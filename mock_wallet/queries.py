@@ -106,20 +106,37 @@ class Queries:
             return await _audit(conn)
 
     async def export(self) -> dict[str, Any]:
+        """One REPEATABLE READ snapshot (docs/internals.md "Export"). Times are server epoch seconds:
+        `created_ts` when the transaction row was inserted, `committed_ts` when the commit that made it
+        succeeded/failed landed (PostgreSQL's commit timestamp of the row's last write; null while
+        pending, or when track_commit_timestamp is off)."""
         async with self.db.transaction(isolation="repeatable_read", readonly=True) as conn:
+            commit_ts = await conn.fetchval("SELECT current_setting('track_commit_timestamp') = 'on'")
             accounts = await conn.fetch(
                 """SELECT a.id, a.user_id, u.username, a.balance, a.status FROM accounts a
                    JOIN users u ON u.id = a.user_id WHERE a.kind = 'user' ORDER BY a.created_at, a.id""")
             txns = await conn.fetch(
                 """SELECT t.*, coalesce((SELECT sum(e.amount) FROM ledger_entries e WHERE e.txn_id = t.id), 0)
-                          AS entries_sum
-                   FROM transactions t ORDER BY t.created_at, t.id""")
+                          AS entries_sum,
+                          extract(epoch FROM t.created_at)::float8 AS created_ts,
+                          CASE WHEN $1 AND t.status <> 'pending'
+                               THEN extract(epoch FROM pg_xact_commit_timestamp(t.xmin))::float8 END AS committed_ts
+                   FROM transactions t ORDER BY t.created_at, t.id""", commit_ts)
+            entries = await conn.fetch(
+                """SELECT e.id, e.account_id, e.txn_id, e.amount, e.seq, e.balance_after,
+                          extract(epoch FROM e.created_at)::float8 AS created_at
+                   FROM ledger_entries e JOIN accounts a ON a.id = e.account_id
+                   WHERE a.kind = 'user' ORDER BY e.account_id, e.seq""")
             audit = await _audit(conn)
         return {
             "accounts": [{"account_id": str(a["id"]), "user_id": str(a["user_id"]), "username": a["username"],
                           "balance": a["balance"], "status": a["status"]} for a in accounts],
             "transactions": [{**transaction_json(t), "user_id": str(t["user_id"]),
-                              "entries_sum": int(t["entries_sum"])} for t in txns],
+                              "entries_sum": int(t["entries_sum"]), "created_ts": t["created_ts"],
+                              "committed_ts": t["committed_ts"]} for t in txns],
+            "entries": [{"entry_id": e["id"], "account_id": str(e["account_id"]), "txn_id": str(e["txn_id"]),
+                         "amount": e["amount"], "seq": e["seq"], "balance_after": e["balance_after"],
+                         "created_at": e["created_at"]} for e in entries],
             "audit": audit,
         }
 

@@ -6,7 +6,6 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mock_wallet import bugs
 from mock_wallet.deps import AdminOnly, Context
 from mock_wallet.models import AccountStatusOut, AuditOut, MaintenanceIn, MaintenanceOut, ReconcileOut
 from mock_wallet.problems import problem_openapi_responses as problems
@@ -54,9 +53,9 @@ async def export(ctx: Context) -> JSONResponse:
 
 
 @health.get("/healthz")
-async def healthz() -> JSONResponse:
-    # planted_bugs: non-empty only for a deliberately broken wallet (harness self-test, mock_wallet/bugs.py)
-    return JSONResponse({"status": "ok", "planted_bugs": bugs.planted()})
+async def healthz(ctx: Context) -> JSONResponse:
+    # planted_bugs: non-empty only for a deliberately broken wallet (harness self-test, mock_wallet/defects/)
+    return JSONResponse({"status": "ok", "planted_bugs": ctx.planted_bugs})
 
 
 @health.get("/readyz", responses=problems())

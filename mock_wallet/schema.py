@@ -72,24 +72,30 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             created_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (user_id, key))""",
     ]),
+    (2, [
+        # per-account entry numbering and running balance (the export's `entries`): the account row
+        # carries its last entry number, bumped by the same UPDATE that moves the balance
+        "ALTER TABLE accounts ADD COLUMN IF NOT EXISTS entry_seq bigint NOT NULL DEFAULT 0",
+        "ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS seq bigint",
+        "ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS balance_after bigint",
+        # entries written before this migration: numbered in id order
+        """UPDATE ledger_entries e SET seq = r.seq, balance_after = r.balance_after
+           FROM (SELECT id, row_number() OVER w AS seq, sum(amount) OVER w AS balance_after
+                 FROM ledger_entries WINDOW w AS (PARTITION BY account_id ORDER BY id)) r
+           WHERE r.id = e.id AND e.seq IS NULL""",
+        """UPDATE accounts a SET entry_seq = c.n
+           FROM (SELECT account_id, count(*) AS n FROM ledger_entries GROUP BY account_id) c
+           WHERE c.account_id = a.id AND a.entry_seq = 0""",
+        "ALTER TABLE ledger_entries ALTER COLUMN seq SET NOT NULL",
+        "ALTER TABLE ledger_entries ALTER COLUMN balance_after SET NOT NULL",
+        "CREATE UNIQUE INDEX IF NOT EXISTS ledger_entries_account_seq_idx ON ledger_entries (account_id, seq)",
+        "DROP INDEX IF EXISTS ledger_entries_account_idx",  # a prefix of the index above
+    ]),
 ]
-
-
-# Planted bugs (mock_wallet/bugs.py) that model a wallet WITHOUT one of the schema's last lines of
-# defence: applied after the migrations, on every start with the bug (the DB of a bugged run is scratch).
-BUG_SCHEMA: dict[str, list[str]] = {
-    "check-then-act": ["ALTER TABLE accounts DROP CONSTRAINT IF EXISTS user_balance_not_negative"],
-    "memory-idempotency": [
-        "ALTER TABLE transactions DROP CONSTRAINT IF EXISTS transactions_user_key",
-        "CREATE INDEX IF NOT EXISTS transactions_user_key_idx ON transactions (user_id, idempotency_key)",
-    ],
-}
 
 
 async def migrate(conn) -> int:  # conn: asyncpg.Connection
     """Apply missing migrations under an advisory lock (several wallets may share one DB)."""
-    from mock_wallet import bugs
-
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(7428001)")
         await conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
@@ -102,8 +108,4 @@ async def migrate(conn) -> int:  # conn: asyncpg.Connection
                 await conn.execute(statement)
             await conn.execute("INSERT INTO schema_version (version) VALUES ($1) ON CONFLICT DO NOTHING", version)
             current = version
-        for name, statements in BUG_SCHEMA.items():
-            if bugs.active(name):
-                for statement in statements:
-                    await conn.execute(statement)
         return current

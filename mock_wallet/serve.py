@@ -31,13 +31,13 @@ def _serve(app, host: str, port: int, level: str, keepalive_s: float) -> None:
 def serve_wallet(host: str | None, port: int | None) -> None:
     from mock_wallet.app import create_app
 
-    from mock_wallet import bugs
+    from mock_wallet import defects
 
     settings = WalletSettings()
     logging.config.dictConfig(log_config(settings.log_level))
     try:
-        bugs.parse(settings.bugs)  # refuse before anything starts; create_app switches them on
-    except bugs.BugsRefused as exc:
+        defects.assemble(defects.parse(settings.bugs))  # refuse before anything starts; create_app plants them
+    except defects.BugsRefused as exc:
         logging.getLogger("mock_wallet.serve").error("refusing to start: %s", exc)  # one line, no traceback
         raise SystemExit(2) from None
     embedded = None

@@ -135,7 +135,7 @@ def detect(
     scenarios_dir: Path = typer.Option(DEFAULT_SCENARIOS, "--scenarios-dir"),
 ) -> None:
     """Prove the harness catches every planted bug and raises no false alarm; exit 0 only if so."""
-    from mock_wallet.bugs import BUGS
+    from mock_wallet.defects import BUGS
     from walletchaos.detect import detect as run_detect
 
     if mode not in ("quick", "full"):

@@ -1,6 +1,6 @@
 """`walletchaos detect`: prove the harness has teeth and does not cry wolf.
 
-For every planted bug (mock_wallet.bugs) it runs catalog scenarios against a wallet carrying that one
+For every planted bug (mock_wallet.defects) it runs catalog scenarios against a wallet carrying that one
 bug and records which invariants failed, with their first counterexample; then it runs the correct
 wallet over several seeds and counts false alarms (any failed invariant there). The outcome is a
 detection matrix (bug × scenario → caught by which invariant / missed), written as matrix.json,
@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from mock_wallet.bugs import BUGS, PlantedBug
+from mock_wallet.defects import BUGS, PlantedBug
 from walletchaos.runner import RunOptions, RunResult, new_run_dir, point_latest, run_scenario
 from walletchaos.scenario import Scenario
 

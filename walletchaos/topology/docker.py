@@ -264,6 +264,8 @@ class DockerTopology:
                           f"{PROXY_PORTS['wallet_db']}/{self.pg_db}"),
             GATEWAY_URL=f"http://toxiproxy:{PROXY_PORTS['gateway']}",
             WALLET_ADMIN_TOKEN=self.admin_token,
+            # the database's own address: only the planted bug db-bypasses-proxy uses it
+            WALLETCHAOS_DIRECT_DATABASE_URL=f"postgresql://{self.pg_user}:{self.pg_password}@postgres:{PG_PORT}/{self.pg_db}",
             **self.wallet_env,
         )
         publish(wallet, WALLET_PORT, "wallet")

@@ -124,6 +124,8 @@ class ProcessTopology:
             "DATABASE_URL": self.database_url,
             "GATEWAY_URL": f"http://{LOOPBACK}:{gw.listen_port}",
             "WALLET_ADMIN_TOKEN": self.admin_token,
+            # the database's own address: only the planted bug db-bypasses-proxy uses it
+            "WALLETCHAOS_DIRECT_DATABASE_URL": self.pg.url,
             **self.wallet_env,
         }
         self.wallet = spawn_service("wallet", port=wallet_port, env=env, log_path=self.logs / "wallet.log")

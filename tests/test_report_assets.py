@@ -13,6 +13,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 import walletchaos.runner as runner
+from bench.suite import report_weight
 from tests.test_report import make_run
 from walletchaos.report.html import plotly_asset_name, share_plotly, write_report
 from walletchaos.runner import RunOptions, RunResult, run_suite
@@ -117,6 +118,11 @@ def test_run_suite_writes_one_asset_and_light_pages(tmp_path: Path, monkeypatch:
     # 6 pages + 1 asset: the library counts once, so the suite weighs far less than 6 inlined pages
     assert html_bytes < len(get_plotlyjs()) + len(names) * 1 * MB
     assert per_scenario < 1.5 * MB, f"{per_scenario / MB:.2f} MB a scenario"
+    # the bench figure counts the same bytes, once (reports/latest is a symlink to the suite: not followed)
+    assert (tmp_path / "latest").is_symlink()
+    weight = report_weight(tmp_path, len(names))
+    assert weight["report_mb_per_scenario"] == pytest.approx(per_scenario / MB, abs=0.001)
+    assert weight["report_page_mb_max"] < 1
 
 
 def test_detect_matrix_runs_share_one_asset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

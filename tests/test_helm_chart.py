@@ -236,3 +236,26 @@ def test_planted_bugs_only_when_asked(helm: str, default_docs: list[dict[str, An
     assert "WALLET_BUGS" not in env_of(container(default_docs, "wallet"))
     wallet = env_of(container(render(helm, "wallet.bugs=lost-update"), "wallet"))
     assert wallet["WALLET_BUGS"] == "lost-update" and wallet["WALLET_ALLOW_BUGS"] == "1"
+
+
+def _allowed(policy: dict[str, Any]) -> set[str]:
+    [rule] = policy["spec"]["ingress"]
+    return {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in rule["from"]}
+
+
+def test_network_policies_make_toxiproxy_the_only_way_in(helm: str, default_docs: list[dict[str, Any]]) -> None:
+    assert not [d for d in default_docs if d["kind"] == "NetworkPolicy"]  # off by default
+    docs = render(helm, "networkPolicy.enabled=true")
+    policies = by_kind(docs, "NetworkPolicy")
+    assert set(policies) == {"wallet", "postgres", "gateway"}
+    pods = workloads(docs)
+    for component, policy in policies.items():
+        assert policy["spec"]["podSelector"]["matchLabels"].items() <= \
+            pods[component]["spec"]["template"]["metadata"]["labels"].items()
+        assert _allowed(policy) == {"toxiproxy", "harness"}, component
+    assert policies["postgres"]["spec"]["ingress"][0]["ports"] == [{"port": 5432}]
+    bypassed = by_kind(render(helm, "networkPolicy.enabled=true", "toxiproxy.bypass={wallet_db,wallet_api}"),
+                       "NetworkPolicy")
+    assert _allowed(bypassed["postgres"]) == {"wallet", "harness"}
+    assert _allowed(bypassed["wallet"]) == {"locust-master", "locust-worker", "harness"}
+    assert _allowed(bypassed["gateway"]) == {"toxiproxy", "harness"}

@@ -28,8 +28,8 @@ HTTP_PROBES = {"wallet": ("/readyz", "/healthz"), "gateway": ("/readyz", "/healt
 COMPONENTS = {"postgres", "toxiproxy", "gateway", "wallet", "locust-master", "locust-worker"}
 HOPS = ("wallet_api", "wallet_db", "gateway")
 
-# a cold `go install` of helm takes minutes on 2 busy cores; it happens once, in the first test
-pytestmark = pytest.mark.timeout(1800)
+# a cold `go install` of helm takes minutes on 2 busy cores (once, in the first test that needs helm)
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]  # slow: real helm subprocesses (and a build)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,8 @@ def test_every_hop_crosses_toxiproxy_like_compose(default_docs: list[dict[str, A
     assert wallet["WALLET_ADMIN_TOKEN"]["secretKeyRef"]["key"] == "admin-token"
     for component in ("locust-master", "locust-worker"):
         assert _address(env_of(container(default_docs, component))["LOCUST_HOST"]) == (proxy, listen["wallet_api"])
-    assert env_of(container(default_docs, "locust-worker"))["LOCUST_MASTER_NODE_HOST"] == f"{RELEASE}-walletchaos-locust-master"
+    master = env_of(container(default_docs, "locust-worker"))["LOCUST_MASTER_NODE_HOST"]
+    assert master == f"{RELEASE}-walletchaos-locust-master"
 
 
 def test_bypassed_hop_goes_direct_and_all_bypassed_drops_toxiproxy(helm: str) -> None:

@@ -260,3 +260,11 @@ def test_network_policies_make_toxiproxy_the_only_way_in(helm: str, default_docs
     assert _allowed(bypassed["postgres"]) == {"wallet", "harness"}
     assert _allowed(bypassed["wallet"]) == {"locust-master", "locust-worker", "harness"}
     assert _allowed(bypassed["gateway"]) == {"toxiproxy", "harness"}
+
+
+def test_helm_test_hook_checks_the_wallet_through_the_wallet_api_hop(default_docs: list[dict[str, Any]]) -> None:
+    [pod] = [d for d in default_docs if d["kind"] == "Pod"]
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    [c] = pod["spec"]["containers"]
+    assert c["command"] == ["walletchaos-healthcheck", f"http://{RELEASE}-walletchaos-toxiproxy:18080/readyz"]
+    assert {"cpu", "memory"} <= set(c["resources"]["limits"]) and pod["spec"]["restartPolicy"] == "Never"

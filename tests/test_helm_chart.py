@@ -268,3 +268,14 @@ def test_helm_test_hook_checks_the_wallet_through_the_wallet_api_hop(default_doc
     [c] = pod["spec"]["containers"]
     assert c["command"] == ["walletchaos-healthcheck", f"http://{RELEASE}-walletchaos-toxiproxy:18080/readyz"]
     assert {"cpu", "memory"} <= set(c["resources"]["limits"]) and pod["spec"]["restartPolicy"] == "Never"
+
+
+def test_every_object_carries_the_standard_labels(helm: str) -> None:
+    docs = render(helm, "networkPolicy.enabled=true", "commonLabels.team=payments")
+    assert {d["kind"] for d in docs} >= {"Secret", "ConfigMap", "Service", "Deployment", "StatefulSet",
+                                         "NetworkPolicy", "Pod"}
+    for d in docs:
+        labels = d["metadata"]["labels"]
+        missing = [k for k in STANDARD_LABELS if not labels.get(k)]
+        assert not missing, f"{d['kind']} {d['metadata']['name']}: {missing}"
+        assert labels["team"] == "payments" and labels["helm.sh/chart"].startswith("walletchaos-")

@@ -34,6 +34,7 @@ FIGURES: dict[str, tuple[str, str, float, str, str]] = {
     "checker_peak_rss_mb_1m": ("checkers", "checker_peak_rss_mb_1m", math.nan, "", "MB"),
     "startup_s_process": ("startup", "startup_s_process", math.nan, "", "s"),
     "suite_wall_s": ("suite", "suite_wall_s", 300.0, "<=", "s"),
+    "report_mb_per_scenario": ("suite", "report_mb_per_scenario", 1.0, "<=", "MB"),
 }
 # raw figures behind each headline, copied to the top level of results.json too
 RAW: dict[str, list[str]] = {
@@ -42,6 +43,7 @@ RAW: dict[str, list[str]] = {
     "load": ["locust_rps", "wrk_rps", "locust_rps_per_process", "locust_http_vs_wrk", "locust_ceiling_rps_per_process"],
     "checkers": ["checker_ops_per_s_largest", "checker_peak_rss_mb_largest", "growth_time_per_op_ratio"],
     "startup": ["startup_s_docker"],
+    "suite": ["suite_report_mb", "report_page_mb_max"],
 }
 
 

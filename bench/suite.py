@@ -47,5 +47,17 @@ def measure(ctx: BenchContext, quick: bool = False) -> dict[str, Any]:
     if rc not in (0, 1) or not runs:  # 0 all passed, 1 some invariant failed; else (or no run judged) a crash
         last = [ln for ln in tail.splitlines() if ln.strip()][-1:] or ["(no output)"]
         raise Skip(f"`walletchaos run all` exited {rc} after {wall:.1f} s without judging a run: {last[0][:300]}")
+    weight = report_weight(report_dir, len(runs))
     return {"suite_wall_s": round(wall, 1), "parallel": PARALLEL, "exit_code": rc, "all_passed": rc == 0, "runs_judged": len(runs),
-            "load": ctx.sampler.window(t0, time.time()), "log_tail": tail[-600:]}
+            **weight, "load": ctx.sampler.window(t0, time.time()), "log_tail": tail[-600:]}
+
+
+def report_weight(report_dir: Path, runs: int) -> dict[str, Any]:
+    """What the suite's HTML report weighs: every page (suite + one per run) and the shared assets, not
+    the raw files (history, logs) the pages link to. Per scenario = that total / runs."""
+    files = [Path(d) / n for d, _dirs, names in os.walk(report_dir) for n in names]  # never follows `latest`
+    files = [f for f in files if f.suffix == ".html" or "assets" in f.parts]
+    total = sum(f.stat().st_size for f in files)
+    pages = [f.stat().st_size for f in files if f.name == "index.html"]
+    return {"suite_report_mb": round(total / 1e6, 2), "report_mb_per_scenario": round(total / 1e6 / max(1, runs), 3),
+            "report_page_mb_max": round(max(pages, default=0) / 1e6, 3)}

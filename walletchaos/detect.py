@@ -29,6 +29,7 @@ import orjson
 from rich.console import Console
 
 from mock_wallet.defects import BUGS, PlantedBug
+from walletchaos.report.html import share_plotly
 from walletchaos.runner import RunOptions, RunResult, new_run_dir, point_latest, run_scenario
 from walletchaos.scenario import Scenario
 
@@ -130,6 +131,7 @@ def run_jobs(jobs: Sequence[Job], out_dir: Path, *, backend: str = "process", du
     cancel = cancel or threading.Event()
     runs_dir = out_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
+    share_plotly(runs_dir)  # one plotly.js for all run pages of the matrix
     done = 0
     lock = threading.Lock()
 

@@ -27,7 +27,7 @@ from walletchaos.history import annotate_phases, merge_histories, read_events, r
 from walletchaos.load import run_locust
 from walletchaos.progress import LiveProgress
 from walletchaos.reconcile import collect_final_state
-from walletchaos.report.html import write_report, write_suite_report
+from walletchaos.report.html import share_plotly, write_report, write_suite_report
 from walletchaos.report.junit import write_junit
 from walletchaos.report.summary import run_summary_stats, suite_summary, write_summary
 from walletchaos.scenario import Scenario
@@ -284,6 +284,7 @@ def run_suite(scenarios: list[Scenario], opts: RunOptions, console: Console | No
     """
     console = console or Console(stderr=True)
     suite_dir = new_run_dir(opts.report_dir, "suite")
+    share_plotly(suite_dir)  # one plotly.js for the suite; each run page references it
     parallel = max(1, min(opts.parallel, len(scenarios)))
     suite_opts = RunOptions(**{**opts.__dict__, "report_dir": suite_dir,
                                "show_progress": opts.show_progress and parallel == 1})

@@ -1,9 +1,13 @@
-"""index.html of a run (and of a suite): one self-contained page, verdict first.
+"""index.html of a run (and of a suite): a page that works offline, verdict first.
 
-Self-contained means no network at view time: plotly.js is inlined once, figures are inline JSON,
-CSS is inline, and every link is relative to the run directory (the raw files next to it). Data
-reaches the page only through jinja2 autoescaping; the two things marked safe (plotly.js itself and
-figure JSON with <, >, & unicode-escaped) cannot close the <script> they sit in.
+No network at view time: figures are inline JSON, CSS is inline, and every link is relative to the
+run directory (the raw files next to it). plotly.js (~4.7 MB) comes one of two ways:
+- a lone run inlines it: the page is self-contained (one file to mail or attach to CI);
+- a run whose parent directory holds the shared asset (`share_plotly(parent)`, done once by a suite
+  or a detect matrix before its runs) references `../assets/plotly-<version>.min.js` by relative
+  path instead, so a 25-scenario suite carries the library once, not 25 times.
+Data reaches the page only through jinja2 autoescaping; the two things marked safe (plotly.js itself
+and figure JSON with <, >, & unicode-escaped) cannot close the <script> they sit in.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 import jinja2
 import orjson
 from markupsafe import Markup
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from walletchaos.report.figures import figures_json
 from walletchaos.report.rundata import RunFiles, duration_s, load_run, load_scenario, load_verdict
@@ -38,9 +42,37 @@ def _env() -> jinja2.Environment:
     return env
 
 
+ASSETS_DIR = "assets"
+
+
 @functools.cache
 def _plotly_js() -> Markup:
     return Markup(get_plotlyjs())
+
+
+def plotly_asset_name() -> str:
+    """Path of the shared plotly.js below a suite directory; versioned, so an upgrade never mixes."""
+    return f"{ASSETS_DIR}/plotly-{get_plotlyjs_version()}.min.js"
+
+
+def share_plotly(parent: Path) -> Path:
+    """Write plotly.js once into <parent>/assets/ (idempotent): every run report written below
+    <parent> afterwards references it instead of inlining it. Returns the asset's path."""
+    asset = Path(parent) / plotly_asset_name()
+    data = _plotly_js().encode("utf-8")
+    if not asset.is_file() or asset.stat().st_size != len(data):
+        asset.parent.mkdir(parents=True, exist_ok=True)
+        tmp = asset.with_name(f".{asset.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(asset)  # atomic: runs side by side never see half a library
+    return asset
+
+
+def shared_plotly_src(run_dir: Path) -> str | None:
+    """Relative URL of the suite's shared plotly.js for a report in run_dir, or None to inline it."""
+    if (Path(run_dir).parent / plotly_asset_name()).is_file():
+        return f"../{plotly_asset_name()}"
+    return None
 
 
 def fmt_seconds(v: float | None) -> str:
@@ -107,7 +139,8 @@ def _verdict_word(verdict: Mapping[str, Any]) -> str:
     return "PASS" if verdict["passed"] else "FAIL"
 
 
-def render_report(run: RunFiles, analysis: RunAnalysis) -> str:
+def render_report(run: RunFiles, analysis: RunAnalysis, plotly_src: str | None = None) -> str:
+    """The run page; plotly.js inlined, or loaded from `plotly_src` (a relative URL) when given."""
     meta = run.meta
     verdict = run.verdict
     a = analysis
@@ -127,15 +160,18 @@ def render_report(run: RunFiles, analysis: RunAnalysis) -> str:
         resolutions=resolution_rows(a),
         figures={k: script_json(v) for k, v in figures_json(a).items()},
         raw_files=run.raw_files,
-        plotly_js=_plotly_js(),
+        plotly_js=None if plotly_src else _plotly_js(),
+        plotly_src=plotly_src,
     )
 
 
 def write_report(run_dir: Path) -> Path:
-    """Render <run_dir>/index.html from the run's files; returns its path."""
+    """Render <run_dir>/index.html from the run's files; returns its path. Self-contained unless the
+    parent directory shares plotly.js (see share_plotly)."""
     run = load_run(Path(run_dir))
     out = run.run_dir / "index.html"
-    out.write_text(render_report(run, analyze(run.history, run.events, run.final)), encoding="utf-8")
+    page = render_report(run, analyze(run.history, run.events, run.final), shared_plotly_src(run.run_dir))
+    out.write_text(page, encoding="utf-8")
     return out
 
 

@@ -89,11 +89,12 @@ class Prober:
     """Sends contract calls through an adapter and records probe results."""
 
     def __init__(self, adapter: WalletAdapter, client_url: str, admin_url: str, admin_token: str,
-                 http: httpx.Client | None = None) -> None:
+                 http: httpx.Client | None = None, admin_http: httpx.Client | None = None) -> None:
         self.adapter = adapter
         self.http = http or httpx.Client(timeout=DEADLINE_S * 2)
         self.client_url = client_url.rstrip("/")
-        self.admin = Admin(httpx.Client(base_url=admin_url.rstrip("/"), timeout=DEADLINE_S * 2), admin_token)
+        self.admin = Admin(admin_http or httpx.Client(base_url=admin_url.rstrip("/"), timeout=DEADLINE_S * 2),
+                           admin_token)
         self.report_probes: list[Probe] = []
 
     def close(self) -> None:

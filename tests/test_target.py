@@ -1,0 +1,113 @@
+"""Target files: loading errors are one line naming file and field; the process topology starts the
+wallet from targets/mock-wallet.yaml; url mode skips what it cannot control; conformance judges."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from walletchaos.coverage import invariants_for, skip_reason
+from walletchaos.scenario import load_catalog
+from walletchaos.target import DEFAULT_TARGET, PLACEHOLDERS, TargetError, load_target
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "t.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_default_target_is_the_mock_wallet_file():
+    t = load_target()
+    assert t.path == DEFAULT_TARGET.resolve() and t.name == "mock-wallet" and t.adapter == "contract"
+    assert t.mode == "managed" and t.wallet.command[:3] == ["python", "-m", "mock_wallet.serve"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("name: x\nwallet:\n  command: [w]\n  colour: red\n", "wallet.colour: unknown key"),
+    ("name: x\nwallet:\n  command: [w, '{prot}']\n", "wallet.command[1]: unknown placeholder {prot}"),
+    ("name: x\nwallet:\n  command: [w]\n  env: {DB: '{db_url}'}\n", "wallet.env.DB: unknown placeholder {db_url}"),
+    ("name: x\nwallet:\n  command: [w]\nadapterr: contract\n", "adapterr: unknown key"),
+    ("name: x\nwallet:\n  url: http://h:1\n  command: [w]\n", "wallet: url cannot be combined"),
+    ("name: x\nwallet:\n  command: [w]\nadapter: nocolon\n", "adapter: must be 'contract' or 'module:Class'"),
+])
+def test_a_mistake_is_one_line_naming_file_and_field(tmp_path, text, expected):
+    with pytest.raises(TargetError) as err:
+        load_target(_write(tmp_path, text))
+    msg = str(err.value)
+    assert "\n" not in msg and "t.yaml" in msg and expected in msg, msg
+
+
+def test_placeholders_are_filled(tmp_path):
+    t = load_target(_write(tmp_path, "name: x\nwallet:\n  command: [w, '--port', '{port}', '{{literal}}']\n"
+                                      "  env: {DB: '{database_url}', PORT: 8080}\n"))
+    r = t.render({k: f"<{k}>" for k in PLACEHOLDERS})
+    assert r.command == ["w", "--port", "<port>", "{literal}"] and r.env == {"DB": "<database_url>", "PORT": "8080"}
+
+
+def test_cli_bad_target_exits_2_with_one_line(tmp_path):
+    bad = _write(tmp_path, "name: x\nwallet:\n  command: [w, '{nope}']\n")
+    p = subprocess.run([sys.executable, "-m", "walletchaos.cli", "conformance", "--target", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "wallet.command[1]: unknown placeholder {nope}" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_url_mode_skips_scenarios_needing_process_db_or_gateway_control(tmp_path):
+    t = load_target(_write(tmp_path, "name: running\nwallet:\n  url: http://127.0.0.1:9\n  admin_token: x\n"))
+    catalog = {s.name: s for s in load_catalog(REPO / "scenarios")}
+    assert skip_reason(catalog["network-flaky"], t) is None           # toxic on wallet_api: the harness's proxy
+    assert skip_reason(catalog["maintenance-window"], t) is None      # admin API
+    assert "process" in skip_reason(catalog["wallet-kill"], t)
+    assert "database" in skip_reason(catalog["db-latency"], t)
+    assert "gateway" in skip_reason(catalog["gateway-errors"], t)
+    names, not_judged = invariants_for(catalog["baseline"], "url")
+    assert "conservation" in not_judged and "conservation" not in names
+    assert skip_reason(catalog["wallet-kill"], load_target()) is None  # a started wallet runs everything
+
+
+def test_url_mode_run_is_reported_skipped_never_passed(tmp_path):
+    from walletchaos.runner import RunOptions, run_scenario
+
+    t = load_target(_write(tmp_path, "name: running\nwallet:\n  url: http://127.0.0.1:9\n  admin_token: x\n"))
+    sc = next(s for s in load_catalog(REPO / "scenarios") if s.name == "db-crash")
+    res = run_scenario(sc, RunOptions(report_dir=tmp_path / "r", target=t, show_progress=False))
+    assert res.verdict["status"] == "skipped" and res.verdict["passed"] is not True
+    assert "postgres" in res.verdict["reason"] and (res.run_dir / "verdict.json").exists()
+
+
+@pytest.mark.slow
+def test_process_topology_starts_the_wallet_from_the_target_and_kills_its_group(tmp_path):
+    from walletchaos.topology.process import ProcessTopology
+
+    topo = ProcessTopology(tmp_path / "stack", target=load_target(REPO / "targets" / "mock-wallet.yaml"))
+    try:
+        topo.start()
+        assert httpx.get(topo.wallet_url + "/readyz", timeout=5).status_code == 200  # through wallet_api
+        pid = topo.wallet.pid
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"mock_wallet.serve"]
+        topo.kill("wallet")
+        assert not topo.is_running("wallet")
+        topo.restart("wallet")
+        assert httpx.get(topo.wallet_url + "/readyz", timeout=5).status_code == 200
+    finally:
+        topo.stop()
+
+
+@pytest.mark.slow
+def test_conformance_passes_on_the_mock_wallet_and_names_a_planted_defect(tmp_path):
+    from walletchaos.conformance import run_conformance
+
+    good = run_conformance(load_target(), deadline=False)
+    assert good.passed, [p.line() for p in good.failures()]
+    bad = run_conformance(load_target(), deadline=False,
+                          wallet_env={"WALLET_BUGS": "leaky-errors", "WALLET_ALLOW_BUGS": "1"})
+    lines = [p.line() for p in bad.failures()]
+    assert bad.exercisable and not bad.passed
+    assert any(line.startswith("FAIL no-token: problem+json lacks request_id") for line in lines), lines

@@ -320,7 +320,7 @@ def run_conformance(target: Target, *, backend: str = "process", workdir=None, w
     prober = None
     try:
         topo.start()
-        prober = Prober(target_adapter(target), topo.wallet_url, topo.wallet_direct_url, topo.admin_token)
+        prober = Prober(target_adapter(target), topo.wallet_url, topo.wallet_origin_url, topo.admin_token)
         fault = None
         if deadline and "wallet_db" in topo.toxiproxy().proxies():
             @contextlib.contextmanager

@@ -67,7 +67,7 @@ class WalletSpec(_Model):
     args: list[str] | None = None          # docker backend: the container's command (default: the image's)
     url: str | None = None                 # a wallet already running (url mode)
     env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None                 # where the command runs, relative to the target file's directory
+    cwd: str | None = None                 # where the command runs (relative to this file); default: walletchaos's cwd
     ready: str = "/readyz"                 # polled until 200
     ready_timeout_s: float = Field(60.0, gt=0)
     admin_token: str | None = None         # url mode only: the running wallet's admin token
@@ -139,10 +139,12 @@ class Target(_Model):
         )
 
     def workdir(self) -> Path | None:
-        """The command's working directory: `wallet.cwd` relative to the target file, default its directory."""
-        if self.path is None:
-            return Path(self.wallet.cwd).resolve() if self.wallet.cwd else None
-        return (self.path.parent / (self.wallet.cwd or ".")).resolve()
+        """The command's working directory: `wallet.cwd` (relative to the target file's directory), else
+        None: the directory walletchaos runs in, so relative paths in `command` are relative to it."""
+        if self.wallet.cwd is None:
+            return None
+        base = self.path.parent if self.path is not None else Path.cwd()
+        return (base / self.wallet.cwd).resolve()
 
     def describe(self) -> str:
         w = self.wallet

@@ -27,7 +27,8 @@ class TopologyError(RuntimeError):
 class Topology(Protocol):
     name: str
     wallet_url: str          # through the wallet_api proxy: what clients use
-    wallet_direct_url: str   # bypassing Toxiproxy: harness admin calls while the client path is faulted
+    wallet_direct_url: str   # the contract admin API, bypassing Toxiproxy (the wallet, or an adapter's admin bridge)
+    wallet_origin_url: str   # the wallet itself, bypassing Toxiproxy
     gateway_url: str         # gateway control API and records, direct
     toxiproxy_url: str
     admin_token: str

@@ -182,6 +182,8 @@ class DockerTopology:
         self.labels = {LABEL: "1", LABEL_OWNER: _owner(), LABEL_RUN: self.run_id}
         self.pg_user, self.pg_password, self.pg_db = "wallet", secrets.token_hex(12), "wallet"
         self.toxiproxy_url = self.wallet_url = self.wallet_direct_url = self.gateway_url = ""
+        self.wallet_origin_url = ""  # the wallet itself, bypassing Toxiproxy
+        self._bridge = None       # the contract admin API for a wallet whose admin API differs
         self.database_url = ""    # from the host, through the wallet_db proxy
         self.host_ports: dict[str, int] = {}
         self.network = None       # testcontainers Network
@@ -254,7 +256,7 @@ class DockerTopology:
 
         self.toxiproxy_url = f"http://{LOOPBACK}:{self.host_ports['toxiproxy']}"
         self.gateway_url = f"http://{LOOPBACK}:{self.host_ports['gateway']}"
-        self.wallet_direct_url = f"http://{LOOPBACK}:{self.host_ports['wallet']}"
+        self.wallet_direct_url = self.wallet_origin_url = f"http://{LOOPBACK}:{self.host_ports['wallet']}"
         self.wallet_url = f"http://{LOOPBACK}:{self.host_ports['wallet_api']}"
         self.database_url = (f"postgresql://{self.pg_user}:{self.pg_password}@{LOOPBACK}:"
                              f"{self.host_ports['wallet_db']}/{self.pg_db}")
@@ -281,6 +283,12 @@ class DockerTopology:
         publish(wallet, WALLET_PORT, "wallet")
         wallet.start()
         self._wait_ready("wallet")
+        from walletchaos.adapters import target_adapter
+        from walletchaos.adapters.admin_bridge import bridge_if_needed
+
+        self._bridge = bridge_if_needed(target_adapter(self.target), self.wallet_origin_url, self.admin_token)
+        if self._bridge is not None:
+            self.wallet_direct_url = self._bridge.url
 
     def save_logs(self) -> None:
         """Write each container's log so far to `<workdir>/logs/<service>.log` (stop() does it too)."""
@@ -299,6 +307,9 @@ class DockerTopology:
         """Save logs, remove containers, network and volume; idempotent, safe after a partial start."""
         import docker
 
+        if self._bridge is not None:
+            self._bridge.stop()
+            self._bridge = None
         self.save_logs()
         for service, c in reversed(list(self.containers.items())):
             wrapped = c._container
@@ -399,7 +410,7 @@ class DockerTopology:
             "postgres": self._pg_ready,
             "toxiproxy": lambda: self._http_ok(f"{self.toxiproxy_url}/version"),
             "gateway": lambda: self._http_ok(f"{self.gateway_url}/readyz"),
-            "wallet": lambda: self._http_ok(f"{self.wallet_direct_url}{self.target.wallet.ready}"),
+            "wallet": lambda: self._http_ok(f"{self.wallet_origin_url}{self.target.wallet.ready}"),
         }
         probe = probes[service]
         c = self.container(service)

@@ -25,6 +25,8 @@ import psutil
 
 from mock_wallet.embedded_pg import EmbeddedPostgres, free_port
 from mock_wallet.launch import ServiceProcess, spawn_service
+from walletchaos.adapters import target_adapter
+from walletchaos.adapters.admin_bridge import AdminBridge, bridge_if_needed
 from walletchaos.target import Target, load_target
 from walletchaos.topology import stale
 from walletchaos.topology.command import CommandProcess
@@ -97,6 +99,8 @@ class ProcessTopology:
         self._toxiproxy_proc: subprocess.Popen | None = None
         self._toxiproxy: ToxiproxyClient | None = None
         self.toxiproxy_url = self.wallet_url = self.wallet_direct_url = self.gateway_url = ""
+        self.wallet_origin_url = ""  # the wallet itself, bypassing Toxiproxy
+        self._bridge: AdminBridge | None = None  # the contract admin API for a wallet whose admin API differs
         self.database_url = ""
         self._state_id = f"{os.getpid()}-{secrets.token_hex(4)}"
 
@@ -158,11 +162,16 @@ class ProcessTopology:
         ).start()
         self._record()
         self.wallet.wait_ready()
-        self.wallet_direct_url = self.wallet.url
+        self.wallet_origin_url = self.wallet.url
+        self._bridge = bridge_if_needed(target_adapter(self.target), self.wallet_origin_url, self.admin_token)
+        self.wallet_direct_url = self._bridge.url if self._bridge else self.wallet_origin_url
         self.wallet_url = f"http://{LOOPBACK}:{api.listen_port}"
 
     def stop(self) -> None:
         """Tear everything down; idempotent, safe to call from finally after a partial start."""
+        if self._bridge is not None:
+            self._bridge.stop()
+            self._bridge = None
         for svc in (self.wallet, self.gateway):
             if svc is not None:
                 try:

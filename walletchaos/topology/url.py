@@ -18,6 +18,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from walletchaos.adapters import target_adapter
+from walletchaos.adapters.admin_bridge import AdminBridge, bridge_if_needed
 from walletchaos.target import ADMIN_TOKEN_ENV, Target
 from walletchaos.topology import stale
 from walletchaos.topology.base import Service, TopologyError
@@ -43,7 +45,8 @@ class UrlTopology:
         self.keep_workdir = keep_workdir
         self.logs = self.workdir / "logs"
         self.admin_token = token
-        self.wallet_direct_url = target.wallet.url
+        self.wallet_origin_url = self.wallet_direct_url = target.wallet.url
+        self._bridge: AdminBridge | None = None
         self.wallet_url = self.toxiproxy_url = ""
         self._proc: subprocess.Popen | None = None
         self._toxiproxy: ToxiproxyClient | None = None
@@ -61,6 +64,9 @@ class UrlTopology:
                                                f"{parts.hostname}:{upstream_port}")
             self.wallet_url = f"{parts.scheme}://{LOOPBACK}:{api.listen_port}"
             self._wait_ready()
+            self._bridge = bridge_if_needed(target_adapter(self.target), self.wallet_origin_url, self.admin_token)
+            if self._bridge is not None:
+                self.wallet_direct_url = self._bridge.url  # the contract admin API the harness calls
         except BaseException:
             self.stop()
             raise
@@ -78,6 +84,9 @@ class UrlTopology:
             raise TopologyError(f"wallet at {self.wallet_direct_url}{path} answers {status}, not 200")
 
     def stop(self) -> None:
+        if self._bridge is not None:
+            self._bridge.stop()
+            self._bridge = None
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:

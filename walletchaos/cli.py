@@ -108,6 +108,7 @@ def run(
     scenarios = _select(name, scenarios_dir)
     wallet_env = {"WALLET_BUGS": bugs, "WALLET_ALLOW_BUGS": "1"} if bugs else {}
     tgt = _conformant_target(target, backend, wallet_env)
+    parallel = 1 if tgt.mode == "url" else parallel  # one running wallet: runs side by side would mix
     opts = RunOptions(backend=backend, seed=seed, report_dir=report_dir, users=users, duration_s=duration,
                       processes=processes, wallet_env=wallet_env, parallel=parallel, keep_data=keep_data,
                       target=tgt)

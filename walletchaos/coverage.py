@@ -83,3 +83,34 @@ def write_skipped(run_dir, scenario: Scenario, target: Target, reason: str) -> d
     (run_dir / "summary.md").write_text(f"## SKIPPED · {scenario.name}\n\n{reason}\n")
     write_junit([verdict], run_dir / "junit.xml")
     return verdict
+
+
+def ids_before_run(topology: Any, target: Target) -> dict[str, list[str]] | None:
+    """url mode: the account and transaction ids the running wallet already holds (None otherwise).
+
+    A running wallet keeps what earlier runs (and conformance) did; the checks must judge this run's
+    accounts and transactions only, so the final export is scoped to what is new (`scope_to_run`).
+    """
+    if target.mode != "url":
+        return None
+    import httpx
+
+    r = httpx.get(f"{topology.wallet_direct_url}/admin/export", timeout=30.0,
+                  headers={"Authorization": f"Bearer {topology.admin_token}"})
+    r.raise_for_status()
+    export = r.json()
+    return {"accounts": [a["account_id"] for a in export.get("accounts", [])],
+            "transactions": [t["transaction_id"] for t in export.get("transactions", [])]}
+
+
+def scope_to_run(final: dict[str, Any], before: dict[str, list[str]] | None) -> None:
+    """Drop from final["export"] the accounts, transactions and entries that existed before the run."""
+    if before is None or not isinstance(final.get("export"), dict):
+        return
+    export = final["export"]
+    old_accounts, old_txns = set(before["accounts"]), set(before["transactions"])
+    export["accounts"] = [a for a in export.get("accounts", []) if a["account_id"] not in old_accounts]
+    export["transactions"] = [t for t in export.get("transactions", []) if t["transaction_id"] not in old_txns]
+    if "entries" in export:
+        export["entries"] = [e for e in export["entries"] if e.get("account_id") not in old_accounts]
+    final["scoped_to_run"] = {"accounts_before": len(old_accounts), "transactions_before": len(old_txns)}

@@ -22,7 +22,8 @@ from rich.console import Console
 
 from walletchaos.adapters import adapter_env
 from walletchaos.checks.base import CheckContext
-from walletchaos.coverage import SKIPPED, invariants_for, skip_reason, write_skipped
+from walletchaos.coverage import (SKIPPED, catalog_line, ids_before_run, invariants_for, scope_to_run, skip_reason,
+                                  write_skipped)
 from walletchaos.events import EventLog
 from walletchaos.faults import FaultContext, Nemesis, clear_stale
 from walletchaos.history import annotate_phases, merge_histories, read_events, read_history
@@ -132,12 +133,14 @@ def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None =
         topo.start()
         meta["startup_s"] = round(time.monotonic() - t0, 3)
         clear_stale(topo.toxiproxy())
+        before = ids_before_run(topo, target)  # url mode: what the running wallet held before this run
         events.emit(kind="note", name="topology_up", details={"backend": opts.backend, "startup_s": meta["startup_s"]})
         _drive(scenario, schedule, topo, events, history_dir, run_dir, opts, console, adapter_env(target))
         events.phase("final")
         history = merge_histories(sorted(history_dir.glob("history-*.jsonl")))
         final = collect_final_state(topo.wallet_direct_url, topo.gateway_url, topo.admin_token, history,
                                     timeout=opts.reconcile_timeout_s)
+        scope_to_run(final, before)
     finally:
         events.close()
         topo.stop()
@@ -315,13 +318,17 @@ def run_suite(scenarios: list[Scenario], opts: RunOptions, console: Console | No
                 f.cancel()
             raise
     write_junit([r.verdict for r in results], suite_dir / "junit.xml")
-    (suite_dir / "summary.md").write_text(suite_summary([r.verdict for r in results]))
+    coverage = catalog_line([r.verdict for r in results])
+    (suite_dir / "summary.md").write_text(suite_summary([r.verdict for r in results])
+                                          + (f"\n**Catalog coverage:** {coverage}\n" if "skipped" in coverage else ""))
     write_suite_report(suite_dir, [r.run_dir for r in results])
     point_latest(opts.report_dir, suite_dir)
     return suite_dir, results
 
 
 def _one_line(result: RunResult) -> str:
+    if result.verdict.get("status") == SKIPPED:
+        return f"[yellow]SKIPPED[/] {result.scenario}: {result.verdict.get('reason')}"
     failed = [r["name"] for r in result.verdict.get("results", []) if not r.get("passed")]
     mark = "[green]PASS[/]" if result.passed else f"[red]FAIL[/] ({', '.join(failed)})"
     return f"{mark} {result.scenario}  → {os.path.relpath(result.run_dir / 'index.html')}"

@@ -111,3 +111,94 @@ def test_conformance_passes_on_the_mock_wallet_and_names_a_planted_defect(tmp_pa
     lines = [p.line() for p in bad.failures()]
     assert bad.exercisable and not bad.passed
     assert any(line.startswith("FAIL no-token: problem+json lacks request_id") for line in lines), lines
+
+
+class _RecordingAdapter:
+    """Pure in-memory adapter: records which admin methods the bridge called."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def request(self, call):
+        raise NotImplementedError
+
+    def answer(self, call, raw):
+        return raw
+
+    def export(self, admin):
+        self.calls.append(("export",))
+        return {"accounts": [{"account_id": "a1"}], "transactions": []}
+
+    def audit(self, admin):
+        return {"total_balance": 0}
+
+    def reconcile(self, admin):
+        self.calls.append(("reconcile",))
+        return {"resolved": 1, "still_pending": 0}
+
+    def freeze(self, admin, account_id):
+        self.calls.append(("freeze", account_id, admin.token))
+
+    def unfreeze(self, admin, account_id):
+        self.calls.append(("unfreeze", account_id))
+
+    def maintenance(self, admin, enabled, retry_after_s):
+        self.calls.append(("maintenance", enabled, retry_after_s))
+
+
+def test_admin_bridge_serves_the_contract_admin_api_through_the_adapter():
+    from walletchaos.adapters.admin_bridge import AdminBridge
+
+    adapter = _RecordingAdapter()
+    bridge = AdminBridge(adapter, "http://127.0.0.1:9", "tok")
+    url = bridge.start()
+    try:
+        auth = {"Authorization": "Bearer tok"}
+        assert httpx.post(f"{url}/admin/accounts/a1/freeze", headers=auth).status_code == 200
+        assert httpx.post(f"{url}/admin/accounts/a1/unfreeze", headers=auth).status_code == 200
+        assert httpx.post(f"{url}/admin/maintenance", headers=auth, json={"enabled": True, "retry_after_s": 3}).status_code == 200
+        assert httpx.post(f"{url}/admin/reconcile", headers=auth).json() == {"resolved": 1, "still_pending": 0}
+        assert httpx.get(f"{url}/admin/export", headers=auth).json()["accounts"] == [{"account_id": "a1"}]
+        assert httpx.get(f"{url}/admin/export", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.get(f"{url}/admin/nothing", headers=auth).status_code == 404
+    finally:
+        bridge.stop()
+    assert adapter.calls == [("freeze", "a1", "tok"), ("unfreeze", "a1"), ("maintenance", True, 3),
+                             ("reconcile",), ("export",)]
+
+
+def test_scope_to_run_drops_what_the_running_wallet_held_before():
+    from walletchaos.coverage import scope_to_run
+
+    final = {"export": {"accounts": [{"account_id": "old"}, {"account_id": "new"}],
+                        "transactions": [{"transaction_id": "t-old"}, {"transaction_id": "t-new"}],
+                        "entries": [{"account_id": "old"}, {"account_id": "new"}]}}
+    scope_to_run(final, {"accounts": ["old"], "transactions": ["t-old"]})
+    assert final["export"]["accounts"] == [{"account_id": "new"}]
+    assert final["export"]["transactions"] == [{"transaction_id": "t-new"}]
+    assert final["export"]["entries"] == [{"account_id": "new"}] and final["scoped_to_run"]["accounts_before"] == 1
+
+
+def test_unloadable_adapter_is_one_line(tmp_path):
+    from walletchaos.adapters import AdapterError, load_adapter
+
+    with pytest.raises(AdapterError, match="cannot import module 'no_such_mod'"):
+        load_adapter("no_such_mod:X")
+    (tmp_path / "half_adapter.py").write_text("class A:\n    def request(self, call): ...\n")
+    with pytest.raises(AdapterError, match="lacks answer, export"):
+        load_adapter("half_adapter:A", tmp_path)
+
+
+@pytest.mark.slow
+def test_cli_runs_a_scenario_against_the_target_file(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "walletchaos.cli", "run", "baseline", "--target",
+                        str(REPO / "targets" / "mock-wallet.yaml"), "--duration", "8", "--seed", "1",
+                        "--report-dir", str(tmp_path / "reports")], capture_output=True, text=True, timeout=300,
+                       cwd=REPO)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    import json
+
+    verdict = json.loads(next((tmp_path / "reports").glob("*-baseline/verdict.json")).read_text())
+    assert verdict["passed"] and verdict["meta"]["target"] == "mock-wallet"

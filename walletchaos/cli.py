@@ -226,15 +226,17 @@ def up(
     json_out: bool = typer.Option(False, "--json", help="print the URLs as one JSON line first (for scripts)"),
     backend: str = typer.Option("process"),
     workdir: Optional[Path] = typer.Option(None, help="where data and logs go (default: a temp dir)"),
+    target: Optional[Path] = typer.Option(None, "--target", help="target file (default targets/mock-wallet.yaml)"),
 ) -> None:
     """Start the stack, print the URLs and admin token, stay up until Ctrl-C."""
+    from walletchaos.target import load_target
     from walletchaos.topology.base import make_topology
 
     tmp = None
     if workdir is None:
         tmp = tempfile.mkdtemp(prefix="walletchaos-up-")
         workdir = Path(tmp)
-    topo = make_topology(backend, workdir, keep_workdir=tmp is None)
+    topo = make_topology(backend, workdir, keep_workdir=tmp is None, target=load_target(target))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

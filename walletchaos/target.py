@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TARGET = REPO / "targets" / "mock-wallet.yaml"
+TARGET_ENV = "WALLETCHAOS_TARGET"  # the default target file when none is named (pytest plugin, `up`, bench)
 ADMIN_TOKEN_ENV = "WALLETCHAOS_ADMIN_TOKEN"  # url mode: the running wallet's admin token, if not in the file
 
 # Every placeholder a target may use, with what the harness puts there (README "Testing your own wallet").
@@ -202,10 +203,10 @@ def _stringify_env(raw: dict[str, Any]) -> None:
 
 
 def load_target(path: Path | str | None = None) -> Target:
-    """Load and validate a target file (default: targets/mock-wallet.yaml)."""
+    """Load and validate a target file (default: $WALLETCHAOS_TARGET, else targets/mock-wallet.yaml)."""
     from walletchaos.scenario import format_validation_error
 
-    path = Path(path) if path is not None else DEFAULT_TARGET
+    path = Path(path or os.environ.get(TARGET_ENV) or DEFAULT_TARGET)
     rel = os.path.relpath(path)
     shown = rel if not rel.startswith("..") else str(path)
     try:

@@ -202,3 +202,17 @@ def test_cli_runs_a_scenario_against_the_target_file(tmp_path):
 
     verdict = json.loads(next((tmp_path / "reports").glob("*-baseline/verdict.json")).read_text())
     assert verdict["passed"] and verdict["meta"]["target"] == "mock-wallet"
+
+
+@pytest.mark.slow
+def test_run_refuses_a_target_that_cannot_even_register(tmp_path):
+    """A stub that is 'ready' (serves files) but has no wallet API: conformance fails at register and
+    `run` refuses with one line, before any chaos."""
+    stub = _write(tmp_path, "name: file-server\nwallet:\n  command: [python, -m, http.server, '{port}', "
+                            "--bind, '{host}', --directory, '{data_dir}']\n  ready: /\n")
+    p = subprocess.run([sys.executable, "-m", "walletchaos.cli", "run", "baseline", "--target", str(stub),
+                        "--report-dir", str(tmp_path / "reports")], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert "conformance: FAIL register: expected 201, got 501" in p.stderr
+    assert "target 'file-server' cannot be exercised (register:" in p.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "reports").exists()  # nothing ran

@@ -49,15 +49,16 @@ def restish(tmp_path_factory):
     from walletchaos.topology.process import ProcessTopology
 
     topo = ProcessTopology(tmp_path_factory.mktemp("restish") / "stack")
-    topo.start()
+    mp = pytest.MonkeyPatch()
     try:
+        topo.start()
+        mp.setenv("WALLET_URL", topo.wallet_direct_url)
         restish_wallet._http = None
-        import os
-        os.environ["WALLET_URL"] = topo.wallet_direct_url
         with TestClient(restish_wallet.app) as client:
             yield topo, client
     finally:
         topo.stop()
+        mp.undo()
         restish_wallet._http = None
 
 

@@ -318,9 +318,9 @@ def run_suite(scenarios: list[Scenario], opts: RunOptions, console: Console | No
                 f.cancel()
             raise
     write_junit([r.verdict for r in results], suite_dir / "junit.xml")
-    coverage = catalog_line([r.verdict for r in results])
-    (suite_dir / "summary.md").write_text(suite_summary([r.verdict for r in results])
-                                          + (f"\n**Catalog coverage:** {coverage}\n" if "skipped" in coverage else ""))
+    skipped = any(r.verdict.get("status") == SKIPPED for r in results)  # url mode: say which part of the catalog ran
+    coverage = f"\n**Catalog coverage:** {catalog_line([r.verdict for r in results])}\n" if skipped else ""
+    (suite_dir / "summary.md").write_text(suite_summary([r.verdict for r in results]) + coverage)
     write_suite_report(suite_dir, [r.run_dir for r in results])
     point_latest(opts.report_dir, suite_dir)
     return suite_dir, results

@@ -216,3 +216,44 @@ def test_run_refuses_a_target_that_cannot_even_register(tmp_path):
     assert "conformance: FAIL register: expected 201, got 501" in p.stderr
     assert "target 'file-server' cannot be exercised (register:" in p.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "reports").exists()  # nothing ran
+
+
+def test_contract_adapter_requests_are_exactly_what_the_load_client_sends():
+    """Every WalletApi op parses into a ContractCall that the contract adapter maps back to the same
+    request (method, path, body, token, key): the built-in adapter is the contract, op for op."""
+    import orjson
+
+    from walletchaos.adapters import ContractAdapter, parse_contract_request
+    from walletchaos.client import RawResponse, WalletApi
+
+    sent = []
+
+    class Capture:
+        def send(self, method, path, *, headers, body, name, judge):
+            sent.append((method, path, headers, body, name))
+            raw = RawResponse(200, {"content-type": "application/json"}, b"{}")
+            judge(raw)
+            return raw
+
+    api = WalletApi(Capture(), type("S", (), {"write": lambda self, op: None})(), worker="w", user="u")
+    api.token, api.account_id = "tok", "acct-1"
+    api.register("alice", "pw", "123456")
+    api.login("alice", "pw")
+    api.deposit(5, key="k1")
+    api.withdrawal(6, "123456", key="k2")
+    api.transfer("acct-2", 7, "123456", key="k3")
+    api.balance()
+    api.history(limit=9)
+    api.lookup("k1")
+    api.get_transaction("t-1")
+    ops = []
+    for method, path, headers, body, name in sent:
+        call = parse_contract_request(method, path, headers, body, name)
+        req = ContractAdapter().request(call)
+        ops.append(call.op)
+        assert (req.method, req.path) == (method, path), (call, req)
+        assert req.body == (orjson.loads(body) if body else None)
+        assert req.headers.get("Authorization") == headers.get("Authorization")
+        assert req.headers.get("Idempotency-Key") == headers.get("Idempotency-Key")
+    assert ops == ["register", "login", "deposit", "withdraw", "transfer", "balance", "history", "lookup",
+                   "transaction"]

@@ -57,8 +57,9 @@ def invariants_for(scenario: Scenario, target_mode: str | None) -> tuple[list[st
 
 
 def skipped_verdict(scenario: Scenario, target: Target, reason: str) -> dict[str, Any]:
-    """The verdict.json of a scenario the target cannot run: status skipped, never passed."""
-    return {"scenario": scenario.name, "status": SKIPPED, "reason": reason, "passed": None, "results": [],
+    """The verdict.json of a scenario the target cannot run: status skipped, never passed (`passed` False,
+    the shape of helper robust's run_status.skipped_verdict; its exit code counts skipped as no failure)."""
+    return {"scenario": scenario.name, "status": SKIPPED, "reason": reason, "passed": False, "results": [],
             "stats": {}, "meta": {"scenario": scenario.name, "target": target.name, "target_mode": target.mode}}
 
 

@@ -257,3 +257,40 @@ def test_contract_adapter_requests_are_exactly_what_the_load_client_sends():
         assert req.headers.get("Idempotency-Key") == headers.get("Idempotency-Key")
     assert ops == ["register", "login", "deposit", "withdraw", "transfer", "balance", "history", "lookup",
                    "transaction"]
+
+
+def _status_becomes(p, *states, within_s: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + within_s
+    while p.status() not in states:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)  # polling an observable state, bounded
+    return True
+
+
+def test_lifecycle_faults_act_on_the_whole_process_group(tmp_path):
+    """A wallet started through a shell (its server a child process): pause stops the child too, kill
+    -9 takes the child with the leader — whatever language or launcher the wallet uses."""
+    import psutil
+
+    from mock_wallet.embedded_pg import free_port
+    from walletchaos.topology.command import CommandProcess
+
+    port = free_port()
+    proc = CommandProcess("wallet", ["sh", "-c", f"{sys.executable} -m http.server {port} --bind 127.0.0.1 "
+                                     f"--directory {tmp_path} & wait"], "127.0.0.1", port, {}, tmp_path / "w.log",
+                          ready_path="/", ready_timeout_s=30)
+    try:
+        proc.start().wait_ready()
+        child = psutil.Process(proc.pid).children()[0]
+        proc.pause()
+        assert _status_becomes(child, psutil.STATUS_STOPPED)  # signals are delivered asynchronously
+        proc.resume()
+        assert _status_becomes(child, psutil.STATUS_SLEEPING, psutil.STATUS_RUNNING)
+        proc.kill()
+        child.wait(5)
+        assert not child.is_running() and not proc.is_running()
+    finally:
+        proc.kill()

@@ -20,6 +20,7 @@ import gevent
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
+from walletchaos.adapters import wrap_transport  # the target's adapter ($WALLETCHAOS_ADAPTER)
 from walletchaos.client import Call, WalletApi
 from wc_support import (CONFIG, REGISTRY, FastHttpTransport, history_sink, next_user_index, user_rng, worker_id,
                         worker_index)
@@ -66,7 +67,7 @@ class WalletUserBase(FastHttpUser):
         self.rng = user_rng(CONFIG.seed, widx, self.index)
         self.password = f"pw-{self.rng.getrandbits(48):012x}"
         self.pin = f"{self.rng.randrange(10**6):06d}"
-        self.api = WalletApi(FastHttpTransport(self.client), history_sink(self.environment),
+        self.api = WalletApi(wrap_transport(FastHttpTransport(self.client)), history_sink(self.environment),
                              worker=worker_id(self.environment), user=f"u{self.index}")
 
     @task

@@ -35,11 +35,13 @@ class UserError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from mock_wallet.embedded_pg import PostgresError
     from mock_wallet.launch import ServiceError
+    from walletchaos.adapters import AdapterError
     from walletchaos.scenario import ScenarioError
+    from walletchaos.target import TargetError
     from walletchaos.topology.base import TopologyError
     from walletchaos.toxiproxy_client import ToxiproxyError
 
-    return (UserError, ScenarioError, TopologyError, ToxiproxyError, ServiceError, PostgresError,
+    return (UserError, ScenarioError, TargetError, AdapterError, TopologyError, ToxiproxyError, ServiceError, PostgresError,
             FileNotFoundError, PermissionError)
 
 
@@ -93,6 +95,8 @@ def run(
     parallel: int = typer.Option(1, min=1, max=8, help="scenarios run side by side (each on its own stack)"),
     keep_data: str = typer.Option("failed", "--keep-data", help="keep a run's stack data (PostgreSQL data dir, "
                                   "~50 MB) after judging: failed (default) | always | never"),
+    target: Optional[Path] = typer.Option(None, "--target", help="target file: the wallet under test "
+                                          "(default targets/mock-wallet.yaml)"),
 ) -> None:
     """Run one scenario, a comma list, or the whole catalog; exit 0 only if every invariant held."""
     from walletchaos.runner import KEEP_DATA, RunOptions, point_latest, run_scenario, run_suite
@@ -103,8 +107,11 @@ def run(
         raise UserError(f"--keep-data must be failed, always or never, not {keep_data!r}")
     scenarios = _select(name, scenarios_dir)
     wallet_env = {"WALLET_BUGS": bugs, "WALLET_ALLOW_BUGS": "1"} if bugs else {}
+    tgt = _conformant_target(target, backend, wallet_env)
+    parallel = 1 if tgt.mode == "url" else parallel  # one running wallet: runs side by side would mix
     opts = RunOptions(backend=backend, seed=seed, report_dir=report_dir, users=users, duration_s=duration,
-                      processes=processes, wallet_env=wallet_env, parallel=parallel, keep_data=keep_data)
+                      processes=processes, wallet_env=wallet_env, parallel=parallel, keep_data=keep_data,
+                      target=tgt)
     if len(scenarios) == 1:
         result = run_scenario(scenarios[0], opts, console)
         point_latest(report_dir, result.run_dir)
@@ -116,6 +123,40 @@ def run(
     print((Path(index).parent / "summary.md").read_text())
     print(f"report: {os.path.relpath(index)}")
     raise typer.Exit(1 if failed else 0)
+
+
+def _conformant_target(path: Optional[Path], backend: str, wallet_env: dict[str, str]):
+    """Load the target and probe it first; refuse (exit 2) if it cannot even be exercised."""
+    from walletchaos.conformance import run_conformance
+    from walletchaos.target import load_target
+
+    tgt = load_target(path)
+    report = run_conformance(tgt, backend=backend, wallet_env=wallet_env, deadline=False)
+    for probe in report.failures():
+        console.print(f"[yellow]conformance:[/] {probe.line()}", soft_wrap=True, highlight=False)
+    if not report.exercisable:
+        bad = report.failures()[0]
+        raise UserError(f"target {tgt.name!r} cannot be exercised ({bad.name}: {bad.detail}); "
+                        f"`walletchaos conformance --target {path or 'targets/mock-wallet.yaml'}` shows why")
+    return tgt
+
+
+@app.command()
+def conformance(
+    target: Optional[Path] = typer.Option(None, "--target", help="target file (default targets/mock-wallet.yaml)"),
+    backend: str = typer.Option("process", help="process (default) or docker"),
+    bugs: Optional[str] = typer.Option(None, help="plant bugs in the wallet (WALLET_BUGS), test runs only"),
+) -> None:
+    """Probe a target's API against the contract before any chaos; exit 0 only if every probe passed."""
+    from walletchaos.conformance import run_conformance
+    from walletchaos.target import load_target
+
+    wallet_env = {"WALLET_BUGS": bugs, "WALLET_ALLOW_BUGS": "1"} if bugs else {}
+    report = run_conformance(load_target(target), backend=backend, wallet_env=wallet_env)
+    for probe in report.failures():
+        print(probe.line())
+    print(report.summary())
+    raise typer.Exit(0 if report.passed else 1)
 
 
 @app.command()
@@ -185,15 +226,17 @@ def up(
     json_out: bool = typer.Option(False, "--json", help="print the URLs as one JSON line first (for scripts)"),
     backend: str = typer.Option("process"),
     workdir: Optional[Path] = typer.Option(None, help="where data and logs go (default: a temp dir)"),
+    target: Optional[Path] = typer.Option(None, "--target", help="target file (default targets/mock-wallet.yaml)"),
 ) -> None:
     """Start the stack, print the URLs and admin token, stay up until Ctrl-C."""
+    from walletchaos.target import load_target
     from walletchaos.topology.base import make_topology
 
     tmp = None
     if workdir is None:
         tmp = tempfile.mkdtemp(prefix="walletchaos-up-")
         workdir = Path(tmp)
-    topo = make_topology(backend, workdir, keep_workdir=tmp is None)
+    topo = make_topology(backend, workdir, keep_workdir=tmp is None, target=load_target(target))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -20,7 +20,10 @@ import orjson
 import yaml
 from rich.console import Console
 
+from walletchaos.adapters import adapter_env
 from walletchaos.checks.base import CheckContext
+from walletchaos.coverage import (SKIPPED, catalog_line, ids_before_run, invariants_for, scope_to_run, skip_reason,
+                                  write_skipped)
 from walletchaos.events import EventLog
 from walletchaos.faults import FaultContext, Nemesis, clear_stale
 from walletchaos.history import annotate_phases, merge_histories, read_events, read_history
@@ -31,6 +34,7 @@ from walletchaos.report.html import share_plotly, write_report, write_suite_repo
 from walletchaos.report.junit import write_junit
 from walletchaos.report.summary import run_summary_stats, suite_summary, write_summary
 from walletchaos.scenario import Scenario
+from walletchaos.target import Target, load_target
 from walletchaos.topology.base import make_topology
 from walletchaos.verdict import Verdict, run_checks
 
@@ -57,6 +61,7 @@ class RunOptions:
     parallel: int = 1  # scenarios run side by side in a suite (each on its own stack and ports)
     cancel: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: runs tear down
     keep_data: str = "failed"  # the stack's data (PostgreSQL data dir, ~50 MB/run): failed | always | never
+    target: Target | None = None  # the wallet under test (walletchaos/target.py); None: targets/mock-wallet.yaml
 
 
 KEEP_DATA = ("failed", "always", "never")
@@ -70,7 +75,7 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
-        return bool(self.verdict.get("passed"))
+        return self.verdict.get("status") == SKIPPED or bool(self.verdict.get("passed"))  # skipped: not a failure
 
 
 def _stamp() -> str:
@@ -112,25 +117,30 @@ def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None =
     scenario = effective(scenario, opts)
     run_dir = new_run_dir(opts.report_dir, scenario.name)
     (run_dir / "scenario.yaml").write_text(yaml.safe_dump(scenario.to_dict(), sort_keys=False))
+    target = opts.target or load_target()
+    if (reason := skip_reason(scenario, target)) is not None:
+        return RunResult(scenario.name, run_dir, write_skipped(run_dir, scenario, target, reason))
     (run_dir / "logs").mkdir()
     events = EventLog(run_dir / "events.jsonl")
     history_dir = run_dir / "history"
     schedule = scenario.schedule()
-    topo = make_topology(opts.backend, run_dir / "stack", wallet_env=opts.wallet_env)
+    topo = make_topology(opts.backend, run_dir / "stack", wallet_env=opts.wallet_env, target=target)
     meta: dict[str, Any] = {"scenario": scenario.name, "backend": opts.backend, "seed": scenario.seed,
-                            "started_at": time.time()}
+                            "target": target.name, "target_mode": target.mode, "started_at": time.time()}
     final: dict[str, Any] = {}
     try:
         t0 = time.monotonic()
         topo.start()
         meta["startup_s"] = round(time.monotonic() - t0, 3)
         clear_stale(topo.toxiproxy())
+        before = ids_before_run(topo, target)  # url mode: what the running wallet held before this run
         events.emit(kind="note", name="topology_up", details={"backend": opts.backend, "startup_s": meta["startup_s"]})
-        _drive(scenario, schedule, topo, events, history_dir, run_dir, opts, console)
+        _drive(scenario, schedule, topo, events, history_dir, run_dir, opts, console, adapter_env(target))
         events.phase("final")
         history = merge_histories(sorted(history_dir.glob("history-*.jsonl")))
         final = collect_final_state(topo.wallet_direct_url, topo.gateway_url, topo.admin_token, history,
                                     timeout=opts.reconcile_timeout_s)
+        scope_to_run(final, before)
     finally:
         events.close()
         topo.stop()
@@ -158,7 +168,7 @@ def prune_stack(run_dir: Path, keep_data: str, *, passed: bool) -> bool:
 
 
 def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Path, run_dir: Path,
-           opts: RunOptions, console: Console) -> None:
+           opts: RunOptions, console: Console, load_env: dict[str, str] | None = None) -> None:
     """Run the load and the fault timeline together; undo everything in finally."""
     load = nemesis = None
     progress = LiveProgress(console, scenario, history_dir, enabled=opts.show_progress)
@@ -167,7 +177,7 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
             topo.wallet_url, users=scenario.load.users, spawn_rate=scenario.load.spawn_rate,
             duration_s=scenario.duration_s, processes=scenario.load.processes, mix=scenario.load.mix,
             seed=scenario.seed, history_dir=history_dir, log_path=run_dir / "logs" / "locust.log",
-            stages=scenario.to_dict()["load"]["stages"] or None,
+            stages=scenario.to_dict()["load"]["stages"] or None, extra_env=load_env,
         )
         start = time.time()
         events.phase("warmup")
@@ -266,8 +276,11 @@ def judge_run_dir(run_dir: Path, scenario: Scenario) -> RunResult:
     history = read_history(run_dir / "history.jsonl")
     events = read_events(run_dir / "events.jsonl")
     final = orjson.loads((run_dir / "final.json").read_bytes())
-    verdict: Verdict = run_checks(history, final, context_for(scenario, events), names=scenario.expect.invariant_names())
+    names, not_judged = invariants_for(scenario, (final.get("meta") or {}).get("target_mode"))
+    verdict: Verdict = run_checks(history, final, context_for(scenario, events), names=names)
     data = verdict.to_dict()
+    if not_judged:
+        data["skipped_invariants"] = not_judged
     data.setdefault("meta", final.get("meta", {}))
     (run_dir / "verdict.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     write_junit([data], run_dir / "junit.xml")
@@ -306,13 +319,17 @@ def run_suite(scenarios: list[Scenario], opts: RunOptions, console: Console | No
                 f.cancel()
             raise
     write_junit([r.verdict for r in results], suite_dir / "junit.xml")
-    (suite_dir / "summary.md").write_text(suite_summary([r.verdict for r in results]))
+    skipped = any(r.verdict.get("status") == SKIPPED for r in results)  # url mode: say which part of the catalog ran
+    coverage = f"\n**Catalog coverage:** {catalog_line([r.verdict for r in results])}\n" if skipped else ""
+    (suite_dir / "summary.md").write_text(suite_summary([r.verdict for r in results]) + coverage)
     write_suite_report(suite_dir, [r.run_dir for r in results])
     point_latest(opts.report_dir, suite_dir)
     return suite_dir, results
 
 
 def _one_line(result: RunResult) -> str:
+    if result.verdict.get("status") == SKIPPED:
+        return f"[yellow]SKIPPED[/] {result.scenario}: {result.verdict.get('reason')}"
     failed = [r["name"] for r in result.verdict.get("results", []) if not r.get("passed")]
     mark = "[green]PASS[/]" if result.passed else f"[red]FAIL[/] ({', '.join(failed)})"
     return f"{mark} {result.scenario}  → {os.path.relpath(result.run_dir / 'index.html')}"

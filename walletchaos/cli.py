@@ -1,7 +1,8 @@
 """`walletchaos` command line.
 
-User mistakes (unknown scenario, bad YAML, missing binary, port trouble) print one readable line and
-exit 2; an invariant violation exits 1; success 0; Ctrl-C 130 after tearing everything down.
+Exit codes (walletchaos.run_status): 0 every run passed · 1 an invariant failed · 2 a user mistake
+(unknown scenario, bad YAML, missing binary; one readable line) or a scenario that could not run ·
+130 / 143 SIGINT / SIGTERM to the harness, after tearing everything down (walletchaos.interrupts).
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def run(
                                   "~50 MB) after judging: failed (default) | always | never"),
 ) -> None:
     """Run one scenario, a comma list, or the whole catalog; exit 0 only if every invariant held."""
-    from walletchaos.runner import KEEP_DATA, RunOptions, point_latest, run_scenario, run_suite
+    from walletchaos.interrupts import SignalCancel, run_interruptibly
+    from walletchaos.run_status import exit_code
+    from walletchaos.runner import KEEP_DATA, RunError, RunOptions, point_latest, run_scenario, run_suite
 
     if backend not in ("process", "docker"):
         raise UserError(f"--backend must be 'process' or 'docker', not {backend!r}")
@@ -105,17 +108,36 @@ def run(
     wallet_env = {"WALLET_BUGS": bugs, "WALLET_ALLOW_BUGS": "1"} if bugs else {}
     opts = RunOptions(backend=backend, seed=seed, report_dir=report_dir, users=users, duration_s=duration,
                       processes=processes, wallet_env=wallet_env, parallel=parallel, keep_data=keep_data)
-    if len(scenarios) == 1:
-        result = run_scenario(scenarios[0], opts, console)
-        point_latest(report_dir, result.run_dir)
-        results, index = [result], result.run_dir / "index.html"
-    else:
+
+    def work() -> tuple[Path, list]:
+        if len(scenarios) == 1:
+            try:
+                result = run_scenario(scenarios[0], opts, console)
+            except RunError as exc:
+                result = exc.result
+                console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+            point_latest(report_dir, result.run_dir)
+            return result.run_dir, [result]
         suite_dir, results = run_suite(scenarios, opts, console)
-        index = suite_dir / "index.html"
-    failed = [r for r in results if not r.passed]
-    print((Path(index).parent / "summary.md").read_text())
-    print(f"report: {os.path.relpath(index)}")
-    raise typer.Exit(1 if failed else 0)
+        return suite_dir, results
+
+    def on_signal(signum: int) -> None:
+        console.print(f"[yellow]{signal.Signals(signum).name}: stopping the run and tearing everything down[/]")
+
+    with SignalCancel(opts.cancel, on_signal) as guard:
+        try:
+            out_dir, results = run_interruptibly(work, guard)
+        except KeyboardInterrupt:
+            if guard.exit_code is None:
+                raise
+            out_dir, results = None, []
+    if guard.exit_code is not None:
+        console.print("[yellow]interrupted: everything started was torn down[/]")
+        raise typer.Exit(guard.exit_code)
+    print((out_dir / "summary.md").read_text())
+    index = out_dir / "index.html"
+    print(f"report: {os.path.relpath(index if index.exists() else out_dir)}")
+    raise typer.Exit(exit_code(r.verdict for r in results))
 
 
 @app.command()

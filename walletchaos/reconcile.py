@@ -7,12 +7,14 @@ the gateway's /control/records. Admin calls should go to the wallet's *direct* U
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import (RetryCallState, Retrying, retry_if_exception, retry_if_result, stop_after_delay,
+                      stop_when_event_set, wait_fixed)
 
 from walletchaos.history import WRITE_KINDS
 
@@ -98,11 +100,13 @@ def collect_final_state(
     opening_total: int = 0,
     request_timeout_s: float = 10.0,
     transport: httpx.BaseTransport | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Reconcile until still_pending == 0 or `timeout` passes, then snapshot; returns the final.json dict.
 
     Extension of internals.md: final["reconcile"] also has "attempts" and "duration_s", and
     final["timings"] = {"reconcile_s", "export_s", "gateway_s", "total_s"}. `transport` is for tests.
+    `cancel` (set by a signal to the harness) ends the reconcile polling early; the caller checks it.
     """
     wallet_url = wallet_url.rstrip("/")
     gateway_url = gateway_url.rstrip("/")
@@ -123,7 +127,8 @@ def collect_final_state(
         return max(t0 + timeout - time.monotonic(), poll_s)
 
     with httpx.Client(timeout=request_timeout_s, transport=transport) as client:
-        retrying = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(poll_s),
+        stop = stop_after_delay(timeout) | stop_when_event_set(cancel) if cancel is not None else stop_after_delay(timeout)
+        retrying = Retrying(stop=stop, wait=wait_fixed(poll_s),
                             retry=retry_if_result(lambda b: int(b.get("still_pending", 0)) > 0),
                             retry_error_callback=_raise_last)
         last = retrying(reconcile_once, client)

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def toxiproxy_binary() -> Path:
 
 class ProcessTopology:
     name = "process"
+    cancel: threading.Event | None = None  # set by the runner: a signal during start stops what was started
 
     def __init__(self, workdir: Path | str, *, wallet_env: dict[str, str] | None = None,
                  gateway_env: dict[str, str] | None = None, admin_token: str | None = None,
@@ -72,10 +74,10 @@ class ProcessTopology:
         stale.clear_stale()
         self.logs.mkdir(parents=True, exist_ok=True)
         try:
-            self._start_postgres()
-            self._start_toxiproxy()
-            self._start_gateway()
-            self._create_proxies_and_start_wallet()
+            for step in (self._start_postgres, self._start_toxiproxy, self._start_gateway,
+                         self._create_proxies_and_start_wallet):
+                self._check_cancel()
+                step()
         except BaseException:
             self.stop()
             raise
@@ -83,10 +85,11 @@ class ProcessTopology:
     def _start_postgres(self) -> None:
         self.pg = EmbeddedPostgres(self.workdir / "postgres", fsync=True)
         try:
-            self.pg.start()
+            self.pg.start(cancel=self.cancel)
         except Exception as exc:  # noqa: BLE001 - re-raised as one readable line
             raise TopologyError(f"PostgreSQL did not start: {exc}") from exc
-        self._record()
+        finally:
+            self._record()
 
     def _start_toxiproxy(self) -> None:
         port = free_port()
@@ -101,6 +104,7 @@ class ProcessTopology:
         self._toxiproxy = ToxiproxyClient(self.toxiproxy_url)
         deadline = time.monotonic() + 15
         while not self._toxiproxy.is_up():
+            self._check_cancel()
             if self._toxiproxy_proc.poll() is not None or time.monotonic() > deadline:
                 raise TopologyError(f"toxiproxy-server did not come up on {self.toxiproxy_url}")
             time.sleep(0.05)
@@ -110,7 +114,7 @@ class ProcessTopology:
         env = {"GATEWAY_DB_PATH": str(self.workdir / "gateway.sqlite3"), **self.gateway_env}
         self.gateway = spawn_service("gateway", port=port, env=env, log_path=self.logs / "gateway.log")
         self._record()
-        self.gateway.wait_ready()
+        self.gateway.wait_ready(cancel=self.cancel)
         self.gateway_url = self.gateway.url
 
     def _create_proxies_and_start_wallet(self) -> None:
@@ -128,9 +132,13 @@ class ProcessTopology:
         }
         self.wallet = spawn_service("wallet", port=wallet_port, env=env, log_path=self.logs / "wallet.log")
         self._record()
-        self.wallet.wait_ready()
+        self.wallet.wait_ready(cancel=self.cancel)
         self.wallet_direct_url = self.wallet.url
         self.wallet_url = f"http://{LOOPBACK}:{api.listen_port}"
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise KeyboardInterrupt("stack start cancelled")
 
     def stop(self) -> None:
         """Tear everything down; idempotent, safe to call from finally after a partial start."""

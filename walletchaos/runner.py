@@ -6,6 +6,8 @@ Locust is stopped, the topology is torn down. Checks and the report run after te
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
 import shutil
 import threading
@@ -92,6 +94,13 @@ class RunError(Exception):
 CANCEL_LOAD_GRACE_S = 2.0
 
 
+def harness_version() -> str:
+    try:
+        return importlib.metadata.version("walletchaos")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
@@ -149,7 +158,10 @@ def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None =
 
 
 def _run_in(scenario: Scenario, run_dir: Path, opts: RunOptions, console: Console, meta: dict[str, Any]) -> RunResult:
-    (run_dir / "scenario.yaml").write_text(yaml.safe_dump(scenario.to_dict(), sort_keys=False))
+    resolved = yaml.safe_dump(scenario.to_dict(), sort_keys=False).encode()
+    (run_dir / "scenario.yaml").write_bytes(resolved)
+    # identify what ran (JUnit <properties>): the resolved scenario's hash, the harness version
+    meta.update(scenario_sha256=hashlib.sha256(resolved).hexdigest(), walletchaos_version=harness_version())
     (run_dir / "logs").mkdir()
     events = EventLog(run_dir / "events.jsonl")
     history_dir = run_dir / "history"

@@ -52,7 +52,7 @@ def leftovers(root: Path, marker: str) -> list[psutil.Process]:
 
 
 class Harness:
-    """One `walletchaos run` in its own session, with an isolated state dir, TMPDIR and report dir."""
+    """One `walletchaos <args>` in its own session, with an isolated state dir, TMPDIR and report dir."""
 
     def __init__(self, root: Path, args: list[str]) -> None:
         self.root = root
@@ -65,7 +65,7 @@ class Harness:
                "TMPDIR": str(self.tmp)}
         self.log = open(root / "harness.log", "wb")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
-            [str(WALLETCHAOS), "run", *args, "--seed", "1", "--report-dir", str(self.reports)],
+            [str(WALLETCHAOS), *args, "--report-dir", str(self.reports)],
             cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # the signal goes to this pid alone, never to a group
         )
@@ -154,31 +154,38 @@ def harness():
 
 
 def test_sigterm_during_stack_start(harness) -> None:
-    h = harness("baseline", "--duration", "6")
+    h = harness("run", "baseline", "--seed", "1", "--duration", "6")
     # PostgreSQL has been launched; the gateway and the wallet are not up yet
     h.wait_for("postgres start", lambda: bool(h.files("stack/postgres/postgres.log")))
     _assert_stopped_clean(h, signal.SIGTERM, "stack start", running_at_least=1)
 
 
 def test_sigint_during_load(harness) -> None:
-    h = harness("baseline", "--duration", "20")
+    h = harness("run", "baseline", "--seed", "1", "--duration", "20")
     h.wait_for("recorded load", h.has_history)
     _assert_stopped_clean(h, signal.SIGINT, "load", running_at_least=5)
 
 
 def test_sigterm_during_fault(harness) -> None:
-    h = harness("wallet-kill", "--duration", "20")  # the wallet is killed at ~4 s for ~7 s
+    h = harness("run", "wallet-kill", "--seed", "1", "--duration", "20")  # the wallet is killed at ~4 s for ~7 s
     h.wait_for("the fault", lambda: h.has_event('"fault_start"'))
     _assert_stopped_clean(h, signal.SIGTERM, "fault")
 
 
 def test_sigterm_during_reconcile(harness) -> None:
-    h = harness("baseline", "--duration", "4")
+    h = harness("run", "baseline", "--seed", "1", "--duration", "4")
     h.wait_for("the final phase", lambda: h.has_event('"name":"final"'))
     _assert_stopped_clean(h, signal.SIGTERM, "reconcile")
 
 
 def test_sigint_suite_parallel(harness) -> None:
-    h = harness("baseline,wallet-kill,db-latency", "--parallel", "2", "--duration", "20")
+    h = harness("run", "baseline,wallet-kill,db-latency", "--seed", "1", "--parallel", "2", "--duration", "20")
     h.wait_for("load in two runs", lambda: h.has_history(runs=2))
     _assert_stopped_clean(h, signal.SIGINT, "run all --parallel 2")
+
+
+def test_sigterm_detect_parallel(harness) -> None:
+    h = harness("detect", "--bugs", "none", "--scenarios", "baseline,maintenance-window", "--seeds", "1",
+                "--duration", "20", "--parallel", "2")
+    h.wait_for("load in two runs", lambda: h.has_history(runs=2))
+    _assert_stopped_clean(h, signal.SIGTERM, "detect --parallel 2")

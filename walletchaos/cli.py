@@ -44,6 +44,26 @@ def _user_errors() -> tuple[type[BaseException], ...]:
             FileNotFoundError, PermissionError)
 
 
+def _interruptible(work, cancel: threading.Event):
+    """Run `work()` so that SIGINT/SIGTERM to the harness cancel it (every stack torn down) and the
+    command exits 130/143 (walletchaos.interrupts); otherwise return its result."""
+    from walletchaos.interrupts import SignalCancel, run_interruptibly
+
+    def on_signal(signum: int) -> None:
+        console.print(f"[yellow]{signal.Signals(signum).name}: stopping the run and tearing everything down[/]")
+
+    with SignalCancel(cancel, on_signal) as guard:
+        try:
+            result = run_interruptibly(work, guard)
+        except KeyboardInterrupt:
+            if guard.exit_code is None:
+                raise
+    if guard.exit_code is not None:
+        console.print("[yellow]interrupted: everything started was torn down[/]")
+        raise typer.Exit(guard.exit_code)
+    return result
+
+
 def _select(name: str, scenarios_dir: Path):
     from walletchaos.scenario import load_catalog
 
@@ -96,7 +116,6 @@ def run(
                                   "~50 MB) after judging: failed (default) | always | never"),
 ) -> None:
     """Run one scenario, a comma list, or the whole catalog; exit 0 only if every invariant held."""
-    from walletchaos.interrupts import SignalCancel, run_interruptibly
     from walletchaos.run_status import exit_code
     from walletchaos.runner import KEEP_DATA, RunError, RunOptions, point_latest, run_scenario, run_suite
 
@@ -121,19 +140,7 @@ def run(
         suite_dir, results = run_suite(scenarios, opts, console)
         return suite_dir, results
 
-    def on_signal(signum: int) -> None:
-        console.print(f"[yellow]{signal.Signals(signum).name}: stopping the run and tearing everything down[/]")
-
-    with SignalCancel(opts.cancel, on_signal) as guard:
-        try:
-            out_dir, results = run_interruptibly(work, guard)
-        except KeyboardInterrupt:
-            if guard.exit_code is None:
-                raise
-            out_dir, results = None, []
-    if guard.exit_code is not None:
-        console.print("[yellow]interrupted: everything started was torn down[/]")
-        raise typer.Exit(guard.exit_code)
+    out_dir, results = _interruptible(work, opts.cancel)
     print((out_dir / "summary.md").read_text())
     index = out_dir / "index.html"
     print(f"report: {os.path.relpath(index if index.exists() else out_dir)}")
@@ -181,9 +188,11 @@ def detect(
     if missing:
         raise UserError(f"scenario {missing[0]!r} (needed by a planted bug) is not in {scenarios_dir}")
     command = "walletchaos detect " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "walletchaos detect"
-    out_dir, matrix = run_detect(mode, bugs=bug_names, catalog=catalog, scenarios=picked, seeds=seeds,
-                                 report_dir=report_dir, duration_s=duration, parallel=parallel, backend=backend,
-                                 command=command.strip(), console=console)
+    cancel = threading.Event()
+    out_dir, matrix = _interruptible(
+        lambda: run_detect(mode, bugs=bug_names, catalog=catalog, scenarios=picked, seeds=seeds,
+                           report_dir=report_dir, duration_s=duration, parallel=parallel, backend=backend,
+                           cancel=cancel, command=command.strip(), console=console), cancel)
     print((out_dir / "matrix.md").read_text())
     print(f"report: {os.path.relpath(out_dir / 'index.html')}")
     raise typer.Exit(0 if matrix.passed else 1)

@@ -78,9 +78,13 @@ def _raise_last(state: RetryCallState) -> Any:
     return state.outcome.result()
 
 
+def _stop(timeout_s: float, cancel: threading.Event | None):
+    return stop_after_delay(timeout_s) | stop_when_event_set(cancel) if cancel is not None else stop_after_delay(timeout_s)
+
+
 def _request_json(client: httpx.Client, method: str, url: str, headers: Mapping[str, str],
-                  timeout_s: float, poll_s: float) -> Any:
-    for attempt in Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(poll_s),
+                  timeout_s: float, poll_s: float, cancel: threading.Event | None = None) -> Any:
+    for attempt in Retrying(stop=_stop(timeout_s, cancel), wait=wait_fixed(poll_s),
                             retry=retry_if_exception(_is_retryable), reraise=True):
         with attempt:
             resp = client.request(method, url, headers=headers)
@@ -117,7 +121,7 @@ def collect_final_state(
     def reconcile_once(client: httpx.Client) -> dict[str, Any]:
         nonlocal resolved_total, attempts
         attempts += 1
-        body = _request_json(client, "POST", f"{wallet_url}/admin/reconcile", admin, remaining(), poll_s)
+        body = _request_json(client, "POST", f"{wallet_url}/admin/reconcile", admin, remaining(), poll_s, cancel)
         resolved_total += int(body.get("resolved", 0))
         return body
 
@@ -127,15 +131,14 @@ def collect_final_state(
         return max(t0 + timeout - time.monotonic(), poll_s)
 
     with httpx.Client(timeout=request_timeout_s, transport=transport) as client:
-        stop = stop_after_delay(timeout) | stop_when_event_set(cancel) if cancel is not None else stop_after_delay(timeout)
-        retrying = Retrying(stop=stop, wait=wait_fixed(poll_s),
+        retrying = Retrying(stop=_stop(timeout, cancel), wait=wait_fixed(poll_s),
                             retry=retry_if_result(lambda b: int(b.get("still_pending", 0)) > 0),
                             retry_error_callback=_raise_last)
         last = retrying(reconcile_once, client)
         t1 = time.monotonic()
-        export = _request_json(client, "GET", f"{wallet_url}/admin/export", admin, remaining(), poll_s)
+        export = _request_json(client, "GET", f"{wallet_url}/admin/export", admin, remaining(), poll_s, cancel)
         t2 = time.monotonic()
-        gateway = _request_json(client, "GET", f"{gateway_url}/control/records", {}, remaining(), poll_s)
+        gateway = _request_json(client, "GET", f"{gateway_url}/control/records", {}, remaining(), poll_s, cancel)
         t3 = time.monotonic()
     return {
         "export": export,

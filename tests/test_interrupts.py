@@ -88,6 +88,9 @@ class Harness:
     def has_event(self, text: str) -> bool:
         return any(text in p.read_text(errors="replace") for p in self.files("events.jsonl"))
 
+    def children(self) -> int:
+        return sum(p.pid != self.proc.pid for p in leftovers(self.root, self.marker))
+
     def interrupt(self, sig: signal.Signals) -> tuple[int | None, float]:
         """Send `sig` to the harness pid; (exit code or None if still running after the limit, seconds)."""
         t0 = time.monotonic()
@@ -155,8 +158,8 @@ def harness():
 
 def test_sigterm_during_stack_start(harness) -> None:
     h = harness("run", "baseline", "--seed", "1", "--duration", "6")
-    # PostgreSQL has been launched; the gateway and the wallet are not up yet
-    h.wait_for("postgres start", lambda: bool(h.files("stack/postgres/postgres.log")))
+    # PostgreSQL has been launched (its log opened, its process seen); the gateway and the wallet are not up yet
+    h.wait_for("postgres start", lambda: bool(h.files("stack/postgres/postgres.log")) and h.children() > 0)
     _assert_stopped_clean(h, signal.SIGTERM, "stack start", running_at_least=1)
 
 
@@ -176,6 +179,12 @@ def test_sigterm_during_reconcile(harness) -> None:
     h = harness("run", "baseline", "--seed", "1", "--duration", "4")
     h.wait_for("the final phase", lambda: h.has_event('"name":"final"'))
     _assert_stopped_clean(h, signal.SIGTERM, "reconcile")
+
+
+def test_sigint_during_report(harness) -> None:
+    h = harness("run", "baseline", "--seed", "1", "--duration", "4")
+    h.wait_for("judging", lambda: bool(h.files("history.jsonl")))  # _judge writes the merged history first
+    _assert_stopped_clean(h, signal.SIGINT, "report", running_at_least=0)  # the stack is already down
 
 
 def test_sigint_suite_parallel(harness) -> None:

@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from walletchaos.interrupts import EXIT_CODES
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Chaos and resilience test harness for a simulated digital wallet.")
 console = Console(stderr=True)
@@ -257,12 +259,25 @@ def serve(kind: str = typer.Argument(..., help="wallet or gateway"),
     raise typer.Exit(serve_mod.main(args) or 0)
 
 
+def _exit_now(code: int) -> None:
+    """Exit at once after an interrupt: everything the run started is torn down already, and the
+    interpreter's own finalisation (seconds on a loaded machine) would only delay the exit that the
+    sender of the signal (a CI runner's timeout) is waiting for."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
     try:
         # standalone_mode=False hands back a command's typer.Exit code instead of exiting: pass it on
         rc = app(standalone_mode=False)
+        if rc in EXIT_CODES.values():  # interrupted (walletchaos.interrupts)
+            _exit_now(rc)
         sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as exc:
+        if exc.exit_code in EXIT_CODES.values():  # interrupted (walletchaos.interrupts)
+            _exit_now(exc.exit_code)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: everything started was torn down[/]")

@@ -189,7 +189,7 @@ def _run_in(scenario: Scenario, run_dir: Path, opts: RunOptions, console: Consol
         _copy_service_logs(run_dir)  # after stop: the docker backend collects container logs then
     meta["finished_at"] = time.time()
     check(opts.cancel)
-    result = _judge(scenario, run_dir, final, meta)
+    result = _judge(scenario, run_dir, final, meta, opts.cancel)
     prune_stack(run_dir, opts.keep_data, passed=result.passed)
     return result
 
@@ -310,7 +310,8 @@ def context_for(scenario: Scenario, events: list[dict]) -> CheckContext:
     )
 
 
-def _judge(scenario: Scenario, run_dir: Path, final: dict[str, Any], meta: dict[str, Any]) -> RunResult:
+def _judge(scenario: Scenario, run_dir: Path, final: dict[str, Any], meta: dict[str, Any],
+           cancel: threading.Event | None = None) -> RunResult:
     """Checks and report from the files of the run (also used by `walletchaos check`)."""
     history_dir = run_dir / "history"
     history = merge_histories(sorted(history_dir.glob("history-*.jsonl")))
@@ -321,10 +322,13 @@ def _judge(scenario: Scenario, run_dir: Path, final: dict[str, Any], meta: dict[
             f.write(orjson.dumps(op) + b"\n")
     final["meta"] = meta
     (run_dir / "final.json").write_bytes(orjson.dumps(final, option=orjson.OPT_INDENT_2))
-    return judge_run_dir(run_dir, scenario)
+    return judge_run_dir(run_dir, scenario, cancel)
 
 
-def judge_run_dir(run_dir: Path, scenario: Scenario) -> RunResult:
+def judge_run_dir(run_dir: Path, scenario: Scenario, cancel: threading.Event | None = None) -> RunResult:
+    """Checks, verdict.json, junit.xml, summary.md, index.html from the run's files; `cancel` (a signal
+    to the harness) stops between the steps, leaving what was written."""
+    check(cancel)
     history = read_history(run_dir / "history.jsonl")
     events = read_events(run_dir / "events.jsonl")
     final = orjson.loads((run_dir / "final.json").read_bytes())
@@ -334,7 +338,9 @@ def judge_run_dir(run_dir: Path, scenario: Scenario) -> RunResult:
     data.setdefault("status", status_of(data))
     (run_dir / "verdict.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     write_junit([data], run_dir / "junit.xml")
+    check(cancel)
     write_summary(data, run_summary_stats(run_dir), run_dir / "summary.md")
+    check(cancel)
     write_report(run_dir)
     return RunResult(scenario.name, run_dir, data)
 

@@ -80,7 +80,7 @@ def test_broken_scenarios_are_errors_and_the_rest_still_runs(tmp_path: Path, mon
     monkeypatch.setattr(runner, "collect_final_state", collect_final_state)
     monkeypatch.setattr(runner, "_drive", drive)
     scenarios = [_scenario("baseline", "start-fails"), _scenario("baseline", "run-crashes"), _scenario("baseline")]
-    opts = RunOptions(report_dir=tmp_path, seed=1, duration_s=4, show_progress=False, keep_data="never")
+    opts = RunOptions(report_dir=tmp_path, seed=1, duration_s=4, show_progress=False, keep_data="always")
     suite_dir, results = run_suite(scenarios, opts)
 
     by_name = {r.scenario: r for r in results}

@@ -154,7 +154,9 @@ def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None =
     except Exception as exc:
         if opts.cancel.is_set():  # e.g. a child process hit by the same Ctrl-C: an interrupt, not an error
             raise Interrupted("cancelled") from exc
-        raise RunError(write_error_result(scenario.name, run_dir, exc, meta)) from exc
+        result = write_error_result(scenario.name, run_dir, exc, meta)
+        prune_stack(run_dir, opts.keep_data, passed=False)
+        raise RunError(result) from exc
 
 
 def _run_in(scenario: Scenario, run_dir: Path, opts: RunOptions, console: Console, meta: dict[str, Any]) -> RunResult:

@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,8 +167,9 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             raise PostgresError(f"initdb failed: {result.stderr.strip()[-2000:]}")
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Start the postmaster (crash recovery runs here if it was killed) and wait until ready."""
+    def start(self, timeout: float = 30.0, cancel: threading.Event | None = None) -> None:
+        """Start the postmaster (crash recovery runs here if it was killed) and wait until ready.
+        `cancel` set meanwhile: KeyboardInterrupt (the caller stops the started postmaster)."""
         self.initdb()
         if self.is_running():
             return
@@ -193,12 +195,14 @@ class EmbeddedPostgres:
             start_new_session=True, **self._run_kwargs(),
         )
         log.close()
-        self.wait_ready(timeout)
+        self.wait_ready(timeout, cancel)
         self._ensure_database()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 30.0, cancel: threading.Event | None = None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt("postgres: start cancelled")
             if self._proc is not None and self._proc.poll() is not None:
                 raise PostgresError(f"postgres exited with {self._proc.returncode}: {self.log_tail()}")
             r = subprocess.run(

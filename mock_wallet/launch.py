@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,10 +56,13 @@ class ServiceProcess:
             )
         return self
 
-    def wait_ready(self, timeout: float = 30.0, path: str = "/readyz") -> None:
+    def wait_ready(self, timeout: float = 30.0, path: str = "/readyz", cancel: threading.Event | None = None) -> None:
+        """Poll until ready; raises KeyboardInterrupt once `cancel` is set (the harness was signalled)."""
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < deadline:
+                if cancel is not None and cancel.is_set():
+                    raise KeyboardInterrupt(f"{self.kind}: start cancelled")
                 if self._proc is None or self._proc.poll() is not None:
                     code = None if self._proc is None else self._proc.returncode
                     raise ServiceError(f"{self.kind} exited (code {code}) before ready: {self.log_tail()}")

@@ -35,4 +35,16 @@ if [ ! -x .venv/bin/toxiproxy-server ]; then
   install -m 0755 "$gobin/server" .venv/bin/toxiproxy-server
   rm -rf "$gobin"
 fi
+if ! command -v wrk >/dev/null 2>&1; then
+  # wrk: the reference load generator that `make bench` (and its test) compares Locust against
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing wrk (Debian package)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q wrk >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1; } \
+      || echo "setup: could not install wrk with apt-get; the bench test needs it" >&2
+  else
+    echo "setup: wrk not found; the bench test needs it: sudo apt-get install -y wrk" >&2
+  fi
+fi
 echo "setup: ok ($(.venv/bin/python --version), toxiproxy-server $(.venv/bin/toxiproxy-server -version 2>&1 | head -1))"

@@ -50,9 +50,10 @@ def test_checkers_child_tiny() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed")
 def test_wrk_and_locust_against_trivial_server(tmp_path: Path) -> None:
     from bench.load_vs_wrk import run_locust, run_wrk
+
+    assert shutil.which("wrk"), "wrk is not installed: `make setup` installs it (apt-get, as root)"
     from bench.toxiproxy_hop import _start_tiny
 
     proc, port = _start_tiny()

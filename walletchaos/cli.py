@@ -1,7 +1,8 @@
 """`walletchaos` command line.
 
-User mistakes (unknown scenario, bad YAML, missing binary, port trouble) print one readable line and
-exit 2; an invariant violation exits 1; success 0; Ctrl-C 130 after tearing everything down.
+Exit codes (walletchaos.run_status): 0 every run passed · 1 an invariant failed · 2 a user mistake
+(unknown scenario, bad YAML, missing binary; one readable line) or a scenario that could not run ·
+130 / 143 SIGINT / SIGTERM to the harness, after tearing everything down (walletchaos.interrupts).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from walletchaos.interrupts import EXIT_CODES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Chaos and resilience test harness for a simulated digital wallet.")
@@ -43,6 +46,26 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return (UserError, ScenarioError, TargetError, AdapterError, TopologyError, ToxiproxyError, ServiceError, PostgresError,
             FileNotFoundError, PermissionError)
+
+
+def _interruptible(work, cancel: threading.Event):
+    """Run `work()` so that SIGINT/SIGTERM to the harness cancel it (every stack torn down) and the
+    command exits 130/143 (walletchaos.interrupts); otherwise return its result."""
+    from walletchaos.interrupts import SignalCancel, run_interruptibly
+
+    def on_signal(signum: int) -> None:
+        console.print(f"[yellow]{signal.Signals(signum).name}: stopping the run and tearing everything down[/]")
+
+    with SignalCancel(cancel, on_signal) as guard:
+        try:
+            result = run_interruptibly(work, guard)
+        except KeyboardInterrupt:
+            if guard.exit_code is None:
+                raise
+    if guard.exit_code is not None:
+        console.print("[yellow]interrupted: everything started was torn down[/]")
+        raise typer.Exit(guard.exit_code)
+    return result
 
 
 def _select(name: str, scenarios_dir: Path):
@@ -99,7 +122,8 @@ def run(
                                           "(default targets/mock-wallet.yaml)"),
 ) -> None:
     """Run one scenario, a comma list, or the whole catalog; exit 0 only if every invariant held."""
-    from walletchaos.runner import KEEP_DATA, RunOptions, point_latest, run_scenario, run_suite
+    from walletchaos.run_status import exit_code
+    from walletchaos.runner import KEEP_DATA, RunError, RunOptions, point_latest, run_scenario, run_suite
 
     if backend not in ("process", "docker"):
         raise UserError(f"--backend must be 'process' or 'docker', not {backend!r}")
@@ -112,17 +136,24 @@ def run(
     opts = RunOptions(backend=backend, seed=seed, report_dir=report_dir, users=users, duration_s=duration,
                       processes=processes, wallet_env=wallet_env, parallel=parallel, keep_data=keep_data,
                       target=tgt)
-    if len(scenarios) == 1:
-        result = run_scenario(scenarios[0], opts, console)
-        point_latest(report_dir, result.run_dir)
-        results, index = [result], result.run_dir / "index.html"
-    else:
+
+    def work() -> tuple[Path, list]:
+        if len(scenarios) == 1:
+            try:
+                result = run_scenario(scenarios[0], opts, console)
+            except RunError as exc:
+                result = exc.result
+                console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+            point_latest(report_dir, result.run_dir)
+            return result.run_dir, [result]
         suite_dir, results = run_suite(scenarios, opts, console)
-        index = suite_dir / "index.html"
-    failed = [r for r in results if not r.passed]
-    print((Path(index).parent / "summary.md").read_text())
-    print(f"report: {os.path.relpath(index)}")
-    raise typer.Exit(1 if failed else 0)
+        return suite_dir, results
+
+    out_dir, results = _interruptible(work, opts.cancel)
+    print((out_dir / "summary.md").read_text())
+    index = out_dir / "index.html"
+    print(f"report: {os.path.relpath(index if index.exists() else out_dir)}")
+    raise typer.Exit(exit_code(r.verdict for r in results))
 
 
 def _conformant_target(path: Optional[Path], backend: str, wallet_env: dict[str, str]):
@@ -200,9 +231,11 @@ def detect(
     if missing:
         raise UserError(f"scenario {missing[0]!r} (needed by a planted bug) is not in {scenarios_dir}")
     command = "walletchaos detect " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "walletchaos detect"
-    out_dir, matrix = run_detect(mode, bugs=bug_names, catalog=catalog, scenarios=picked, seeds=seeds,
-                                 report_dir=report_dir, duration_s=duration, parallel=parallel, backend=backend,
-                                 command=command.strip(), console=console)
+    cancel = threading.Event()
+    out_dir, matrix = _interruptible(
+        lambda: run_detect(mode, bugs=bug_names, catalog=catalog, scenarios=picked, seeds=seeds,
+                           report_dir=report_dir, duration_s=duration, parallel=parallel, backend=backend,
+                           cancel=cancel, command=command.strip(), console=console), cancel)
     print((out_dir / "matrix.md").read_text())
     print(f"report: {os.path.relpath(out_dir / 'index.html')}")
     raise typer.Exit(0 if matrix.passed else 1)
@@ -269,12 +302,25 @@ def serve(kind: str = typer.Argument(..., help="wallet or gateway"),
     raise typer.Exit(serve_mod.main(args) or 0)
 
 
+def _exit_now(code: int) -> None:
+    """Exit at once after an interrupt: everything the run started is torn down already, and the
+    interpreter's own finalisation (seconds on a loaded machine) would only delay the exit that the
+    sender of the signal (a CI runner's timeout) is waiting for."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
     try:
         # standalone_mode=False hands back a command's typer.Exit code instead of exiting: pass it on
         rc = app(standalone_mode=False)
+        if rc in EXIT_CODES.values():  # interrupted (walletchaos.interrupts)
+            _exit_now(rc)
         sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as exc:
+        if exc.exit_code in EXIT_CODES.values():  # interrupted (walletchaos.interrupts)
+            _exit_now(exc.exit_code)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: everything started was torn down[/]")

@@ -25,7 +25,7 @@ GATEWAY_RECORD_INVARIANTS = {
                     "compared with the harness's gateway records",
     "exactly_once": "url mode: gateway references cannot be matched with the harness's gateway records",
 }
-SKIPPED = "skipped"  # verdict["status"] of a scenario the target cannot run (report/junit/summary render it)
+from walletchaos.run_status import SKIPPED, skipped_verdict as _skipped_verdict  # noqa: E402 - one vocabulary
 
 
 def skip_reason(scenario: Scenario, target: Target) -> str | None:
@@ -57,10 +57,10 @@ def invariants_for(scenario: Scenario, target_mode: str | None) -> tuple[list[st
 
 
 def skipped_verdict(scenario: Scenario, target: Target, reason: str) -> dict[str, Any]:
-    """The verdict.json of a scenario the target cannot run: status skipped, never passed (`passed` False,
-    the shape of helper robust's run_status.skipped_verdict; its exit code counts skipped as no failure)."""
-    return {"scenario": scenario.name, "status": SKIPPED, "reason": reason, "passed": False, "results": [],
-            "stats": {}, "meta": {"scenario": scenario.name, "target": target.name, "target_mode": target.mode}}
+    """The verdict.json of a scenario the target cannot run: status skipped, never passed (the exit code
+    counts skipped as no failure)."""
+    return {**_skipped_verdict(scenario.name, reason, {"scenario": scenario.name, "target": target.name,
+                                                       "target_mode": target.mode}), "stats": {}}
 
 
 def catalog_line(verdicts: list[dict[str, Any]]) -> str:

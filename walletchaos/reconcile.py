@@ -7,12 +7,14 @@ the gateway's /control/records. Admin calls should go to the wallet's *direct* U
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import (RetryCallState, Retrying, retry_if_exception, retry_if_result, stop_after_delay,
+                      stop_when_event_set, wait_fixed)
 
 from walletchaos.history import WRITE_KINDS
 
@@ -76,9 +78,13 @@ def _raise_last(state: RetryCallState) -> Any:
     return state.outcome.result()
 
 
+def _stop(timeout_s: float, cancel: threading.Event | None):
+    return stop_after_delay(timeout_s) | stop_when_event_set(cancel) if cancel is not None else stop_after_delay(timeout_s)
+
+
 def _request_json(client: httpx.Client, method: str, url: str, headers: Mapping[str, str],
-                  timeout_s: float, poll_s: float) -> Any:
-    for attempt in Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(poll_s),
+                  timeout_s: float, poll_s: float, cancel: threading.Event | None = None) -> Any:
+    for attempt in Retrying(stop=_stop(timeout_s, cancel), wait=wait_fixed(poll_s),
                             retry=retry_if_exception(_is_retryable), reraise=True):
         with attempt:
             resp = client.request(method, url, headers=headers)
@@ -98,11 +104,13 @@ def collect_final_state(
     opening_total: int = 0,
     request_timeout_s: float = 10.0,
     transport: httpx.BaseTransport | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Reconcile until still_pending == 0 or `timeout` passes, then snapshot; returns the final.json dict.
 
     Extension of internals.md: final["reconcile"] also has "attempts" and "duration_s", and
     final["timings"] = {"reconcile_s", "export_s", "gateway_s", "total_s"}. `transport` is for tests.
+    `cancel` (set by a signal to the harness) ends the reconcile polling early; the caller checks it.
     """
     wallet_url = wallet_url.rstrip("/")
     gateway_url = gateway_url.rstrip("/")
@@ -113,7 +121,7 @@ def collect_final_state(
     def reconcile_once(client: httpx.Client) -> dict[str, Any]:
         nonlocal resolved_total, attempts
         attempts += 1
-        body = _request_json(client, "POST", f"{wallet_url}/admin/reconcile", admin, remaining(), poll_s)
+        body = _request_json(client, "POST", f"{wallet_url}/admin/reconcile", admin, remaining(), poll_s, cancel)
         resolved_total += int(body.get("resolved", 0))
         return body
 
@@ -123,14 +131,14 @@ def collect_final_state(
         return max(t0 + timeout - time.monotonic(), poll_s)
 
     with httpx.Client(timeout=request_timeout_s, transport=transport) as client:
-        retrying = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(poll_s),
+        retrying = Retrying(stop=_stop(timeout, cancel), wait=wait_fixed(poll_s),
                             retry=retry_if_result(lambda b: int(b.get("still_pending", 0)) > 0),
                             retry_error_callback=_raise_last)
         last = retrying(reconcile_once, client)
         t1 = time.monotonic()
-        export = _request_json(client, "GET", f"{wallet_url}/admin/export", admin, remaining(), poll_s)
+        export = _request_json(client, "GET", f"{wallet_url}/admin/export", admin, remaining(), poll_s, cancel)
         t2 = time.monotonic()
-        gateway = (_request_json(client, "GET", f"{gateway_url}/control/records", {}, remaining(), poll_s)
+        gateway = (_request_json(client, "GET", f"{gateway_url}/control/records", {}, remaining(), poll_s, cancel)
                    if gateway_url else {"charges": [], "payouts": [], "unavailable": "the wallet's own gateway"})
         t3 = time.monotonic()
     return {

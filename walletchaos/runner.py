@@ -6,6 +6,8 @@ Locust is stopped, the topology is torn down. Checks and the report run after te
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
 import shutil
 import threading
@@ -27,12 +29,14 @@ from walletchaos.coverage import (SKIPPED, catalog_line, ids_before_run, invaria
 from walletchaos.events import EventLog
 from walletchaos.faults import FaultContext, Nemesis, clear_stale
 from walletchaos.history import annotate_phases, merge_histories, read_events, read_history
+from walletchaos.interrupts import Interrupted, check
 from walletchaos.load import run_locust
 from walletchaos.progress import LiveProgress
 from walletchaos.reconcile import collect_final_state
 from walletchaos.report.html import share_plotly, write_report, write_suite_report
 from walletchaos.report.junit import write_junit
-from walletchaos.report.summary import run_summary_stats, suite_summary, write_summary
+from walletchaos.report.summary import render_error_summary, run_summary_stats, suite_summary, write_summary
+from walletchaos.run_status import error_line, error_verdict, status_of
 from walletchaos.scenario import Scenario
 from walletchaos.target import Target, load_target
 from walletchaos.topology.base import make_topology
@@ -59,7 +63,7 @@ class RunOptions:
     show_progress: bool = True
     reconcile_timeout_s: float = 30.0
     parallel: int = 1  # scenarios run side by side in a suite (each on its own stack and ports)
-    cancel: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: runs tear down
+    cancel: threading.Event = field(default_factory=threading.Event)  # set by SIGINT/SIGTERM: runs tear down
     keep_data: str = "failed"  # the stack's data (PostgreSQL data dir, ~50 MB/run): failed | always | never
     target: Target | None = None  # the wallet under test (walletchaos/target.py); None: targets/mock-wallet.yaml
 
@@ -75,7 +79,31 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
-        return self.verdict.get("status") == SKIPPED or bool(self.verdict.get("passed"))  # skipped: not a failure
+        return self.status in ("passed", SKIPPED)  # skipped: not a failure
+
+    @property
+    def status(self) -> str:
+        return status_of(self.verdict)
+
+
+class RunError(Exception):
+    """A scenario could not run (its stack did not start, or the run crashed). Its run directory holds
+    an ERROR verdict already (`result`); the message is the cause's first line."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(error_line(result.verdict))
+        self.result = result
+
+
+# How long Locust gets to stop its users when the run is cancelled (normally: the client timeout + 2 s)
+CANCEL_LOAD_GRACE_S = 2.0
+
+
+def harness_version() -> str:
+    try:
+        return importlib.metadata.version("walletchaos")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _stamp() -> str:
@@ -113,42 +141,80 @@ def effective(scenario: Scenario, opts: RunOptions) -> Scenario:
 
 
 def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None = None) -> RunResult:
+    """Run one scenario into its own run directory and judge it.
+
+    Raises `RunError` (its ERROR result written) if the stack did not start or the run crashed, and
+    `Interrupted` if `opts.cancel` was set; in every case what the run started is torn down first.
+    """
     console = console or Console(stderr=True)
+    check(opts.cancel)
     scenario = effective(scenario, opts)
     run_dir = new_run_dir(opts.report_dir, scenario.name)
-    (run_dir / "scenario.yaml").write_text(yaml.safe_dump(scenario.to_dict(), sort_keys=False))
     target = opts.target or load_target()
+    meta: dict[str, Any] = {"scenario": scenario.name, "backend": opts.backend, "seed": scenario.seed,
+                            "target": target.name, "target_mode": target.mode, "started_at": time.time()}
+    try:
+        return _run_in(scenario, run_dir, opts, console, meta, target)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        if opts.cancel.is_set():  # e.g. a child process hit by the same Ctrl-C: an interrupt, not an error
+            raise Interrupted("cancelled") from exc
+        result = write_error_result(scenario.name, run_dir, exc, meta)
+        prune_stack(run_dir, opts.keep_data, passed=False)
+        raise RunError(result) from exc
+
+
+def _run_in(scenario: Scenario, run_dir: Path, opts: RunOptions, console: Console, meta: dict[str, Any],
+            target: Target) -> RunResult:
+    resolved = yaml.safe_dump(scenario.to_dict(), sort_keys=False).encode()
+    (run_dir / "scenario.yaml").write_bytes(resolved)
     if (reason := skip_reason(scenario, target)) is not None:
         return RunResult(scenario.name, run_dir, write_skipped(run_dir, scenario, target, reason))
+    # identify what ran (JUnit <properties>): the resolved scenario's hash, the harness version
+    meta.update(scenario_sha256=hashlib.sha256(resolved).hexdigest(), walletchaos_version=harness_version())
     (run_dir / "logs").mkdir()
     events = EventLog(run_dir / "events.jsonl")
     history_dir = run_dir / "history"
     schedule = scenario.schedule()
     topo = make_topology(opts.backend, run_dir / "stack", wallet_env=opts.wallet_env, target=target)
-    meta: dict[str, Any] = {"scenario": scenario.name, "backend": opts.backend, "seed": scenario.seed,
-                            "target": target.name, "target_mode": target.mode, "started_at": time.time()}
+    topo.cancel = opts.cancel  # stack start watches it (a signal during start stops what was started)
     final: dict[str, Any] = {}
     try:
         t0 = time.monotonic()
         topo.start()
+        check(opts.cancel)
         meta["startup_s"] = round(time.monotonic() - t0, 3)
         clear_stale(topo.toxiproxy())
         before = ids_before_run(topo, target)  # url mode: what the running wallet held before this run
         events.emit(kind="note", name="topology_up", details={"backend": opts.backend, "startup_s": meta["startup_s"]})
         _drive(scenario, schedule, topo, events, history_dir, run_dir, opts, console, adapter_env(target))
+        check(opts.cancel)
         events.phase("final")
         history = merge_histories(sorted(history_dir.glob("history-*.jsonl")))
         final = collect_final_state(topo.wallet_direct_url, topo.gateway_url, topo.admin_token, history,
-                                    timeout=opts.reconcile_timeout_s)
+                                    timeout=opts.reconcile_timeout_s, cancel=opts.cancel)
         scope_to_run(final, before)
+        check(opts.cancel)
     finally:
         events.close()
         topo.stop()
         _copy_service_logs(run_dir)  # after stop: the docker backend collects container logs then
     meta["finished_at"] = time.time()
-    result = _judge(scenario, run_dir, final, meta)
+    check(opts.cancel)
+    result = _judge(scenario, run_dir, final, meta, opts.cancel)
     prune_stack(run_dir, opts.keep_data, passed=result.passed)
     return result
+
+
+def write_error_result(scenario: str, run_dir: Path, error: BaseException | str, meta: dict[str, Any]) -> RunResult:
+    """An ERROR run: verdict.json (status error, the error), junit.xml with <error>, summary.md."""
+    meta.setdefault("finished_at", time.time())
+    verdict = error_verdict(scenario, error, meta)
+    (run_dir / "verdict.json").write_bytes(orjson.dumps(verdict, option=orjson.OPT_INDENT_2))
+    write_junit([verdict], run_dir / "junit.xml")
+    (run_dir / "summary.md").write_text(render_error_summary(verdict), encoding="utf-8")
+    return RunResult(scenario, run_dir, verdict)
 
 
 def prune_stack(run_dir: Path, keep_data: str, *, passed: bool) -> bool:
@@ -187,8 +253,7 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
         phase, heal_until = "warmup", None
         with progress:
             while load.is_running():
-                if opts.cancel.is_set():
-                    raise KeyboardInterrupt
+                check(opts.cancel)
                 phase, heal_until = _next_phase(phase, heal_until, nemesis, scenario, events)
                 progress.update(phase=phase, active=nemesis.active(), elapsed=time.time() - start)
                 time.sleep(0.5)  # display refresh tick; the load process itself bounds the run
@@ -197,7 +262,7 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
         if nemesis is not None:
             nemesis.stop_all()
         if load is not None:
-            load.stop()
+            load.stop(grace_s=CANCEL_LOAD_GRACE_S if opts.cancel.is_set() else None)
 
 
 def _next_phase(phase: str, heal_until: float | None, nemesis, scenario: Scenario, events: EventLog):
@@ -258,7 +323,8 @@ def context_for(scenario: Scenario, events: list[dict]) -> CheckContext:
     )
 
 
-def _judge(scenario: Scenario, run_dir: Path, final: dict[str, Any], meta: dict[str, Any]) -> RunResult:
+def _judge(scenario: Scenario, run_dir: Path, final: dict[str, Any], meta: dict[str, Any],
+           cancel: threading.Event | None = None) -> RunResult:
     """Checks and report from the files of the run (also used by `walletchaos check`)."""
     history_dir = run_dir / "history"
     history = merge_histories(sorted(history_dir.glob("history-*.jsonl")))
@@ -269,10 +335,13 @@ def _judge(scenario: Scenario, run_dir: Path, final: dict[str, Any], meta: dict[
             f.write(orjson.dumps(op) + b"\n")
     final["meta"] = meta
     (run_dir / "final.json").write_bytes(orjson.dumps(final, option=orjson.OPT_INDENT_2))
-    return judge_run_dir(run_dir, scenario)
+    return judge_run_dir(run_dir, scenario, cancel)
 
 
-def judge_run_dir(run_dir: Path, scenario: Scenario) -> RunResult:
+def judge_run_dir(run_dir: Path, scenario: Scenario, cancel: threading.Event | None = None) -> RunResult:
+    """Checks, verdict.json, junit.xml, summary.md, index.html from the run's files; `cancel` (a signal
+    to the harness) stops between the steps, leaving what was written."""
+    check(cancel)
     history = read_history(run_dir / "history.jsonl")
     events = read_events(run_dir / "events.jsonl")
     final = orjson.loads((run_dir / "final.json").read_bytes())
@@ -282,9 +351,12 @@ def judge_run_dir(run_dir: Path, scenario: Scenario) -> RunResult:
     if not_judged:
         data["skipped_invariants"] = not_judged
     data.setdefault("meta", final.get("meta", {}))
+    data.setdefault("status", status_of(data))
     (run_dir / "verdict.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     write_junit([data], run_dir / "junit.xml")
+    check(cancel)
     write_summary(data, run_summary_stats(run_dir), run_dir / "summary.md")
+    check(cancel)
     write_report(run_dir)
     return RunResult(scenario.name, run_dir, data)
 
@@ -305,7 +377,10 @@ def run_suite(scenarios: list[Scenario], opts: RunOptions, console: Console | No
     def one(sc: Scenario) -> RunResult:
         if parallel == 1:
             console.rule(f"[bold]{sc.name}")
-        result = run_scenario(sc, suite_opts, console)
+        try:
+            result = run_scenario(sc, suite_opts, console)
+        except RunError as exc:  # reported as ERROR; the other scenarios still run
+            result = exc.result
         console.print(_one_line(result), soft_wrap=True)
         return result
 
@@ -314,22 +389,24 @@ def run_suite(scenarios: list[Scenario], opts: RunOptions, console: Console | No
         try:
             results = [f.result() for f in futures]
         except BaseException:
-            opts.cancel.set()  # Ctrl-C or a failed run: the others stop and tear down too
+            opts.cancel.set()  # an interrupt or a harness bug: the others stop and tear down too
             for f in futures:
                 f.cancel()
             raise
-    write_junit([r.verdict for r in results], suite_dir / "junit.xml")
-    skipped = any(r.verdict.get("status") == SKIPPED for r in results)  # url mode: say which part of the catalog ran
-    coverage = f"\n**Catalog coverage:** {catalog_line([r.verdict for r in results])}\n" if skipped else ""
-    (suite_dir / "summary.md").write_text(suite_summary([r.verdict for r in results]) + coverage)
+    verdicts = [r.verdict for r in results]
+    write_junit(verdicts, suite_dir / "junit.xml")
+    skipped = any(status_of(v) == SKIPPED for v in verdicts)  # url mode: say which part of the catalog ran
+    coverage = f"\n**Catalog coverage:** {catalog_line(verdicts)}\n" if skipped else ""
+    (suite_dir / "summary.md").write_text(suite_summary(verdicts) + coverage)
     write_suite_report(suite_dir, [r.run_dir for r in results])
     point_latest(opts.report_dir, suite_dir)
     return suite_dir, results
 
 
 def _one_line(result: RunResult) -> str:
-    if result.verdict.get("status") == SKIPPED:
-        return f"[yellow]SKIPPED[/] {result.scenario}: {result.verdict.get('reason')}"
     failed = [r["name"] for r in result.verdict.get("results", []) if not r.get("passed")]
-    mark = "[green]PASS[/]" if result.passed else f"[red]FAIL[/] ({', '.join(failed)})"
-    return f"{mark} {result.scenario}  → {os.path.relpath(result.run_dir / 'index.html')}"
+    mark = {"passed": "[green]PASS[/]", "failed": f"[red]FAIL[/] ({', '.join(failed)})",
+            "error": f"[red]ERROR[/] ({error_line(result.verdict)})",
+            "skipped": f"[yellow]SKIP[/] ({error_line(result.verdict)})"}[result.status]
+    index = result.run_dir / "index.html"
+    return f"{mark} {result.scenario}  → {os.path.relpath(index if index.exists() else result.run_dir)}"

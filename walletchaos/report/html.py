@@ -134,6 +134,8 @@ def invariant_rows(verdict: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _verdict_word(verdict: Mapping[str, Any]) -> str:
+    if verdict.get("status") in ("error", "skipped"):  # walletchaos.run_status: the run could not / did not run
+        return str(verdict["status"]).upper()
     if "passed" not in verdict:
         return "NO VERDICT"
     return "PASS" if verdict["passed"] else "FAIL"
@@ -175,6 +177,13 @@ def write_report(run_dir: Path) -> Path:
     return out
 
 
+def _not_run(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """An ERROR or SKIPPED run's cause, as a row entry (walletchaos.run_status)."""
+    if verdict.get("status") not in ("error", "skipped"):
+        return []
+    return [(str(verdict["status"]), str(verdict.get("error") or verdict.get("reason") or "").split("\n")[0])]
+
+
 def suite_rows(suite_dir: Path, run_dirs: Iterable[Path]) -> list[dict[str, Any]]:
     rows = []
     for run_dir in map(Path, run_dirs):
@@ -186,7 +195,7 @@ def suite_rows(suite_dir: Path, run_dirs: Iterable[Path]) -> list[dict[str, Any]
             "description": scenario.get("description"),
             "verdict_word": _verdict_word(verdict),
             "failed": [(r.get("name", "?"), r.get("summary", "")) for r in verdict.get("results") or []
-                       if not r.get("passed")],
+                       if not r.get("passed")] + _not_run(verdict),
             "duration_s": duration_s(verdict.get("meta") or {}, None),
             "report": f"{rel}/index.html" if (run_dir / "index.html").exists() else None,
             "dir": rel,

@@ -14,6 +14,9 @@ from typing import Any
 
 from walletchaos.report.rundata import load_run
 from walletchaos.report.timeseries import analyze, run_stats
+from walletchaos.run_status import error_line, status_of
+
+WORDS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIPPED"}
 
 
 def md_cell(value: Any) -> str:
@@ -22,9 +25,9 @@ def md_cell(value: Any) -> str:
 
 
 def _word(verdict: Mapping[str, Any]) -> str:
-    if "passed" not in verdict:
+    if "passed" not in verdict and "status" not in verdict:
         return "NO VERDICT"
-    return "PASS" if verdict["passed"] else "FAIL"
+    return WORDS[status_of(verdict)]
 
 
 def _ms(v: Any) -> str:
@@ -62,6 +65,17 @@ def render_summary(verdict: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def render_error_summary(verdict: Mapping[str, Any]) -> str:
+    """summary.md of a run that could not run (ERROR) or was skipped: the cause, no invariant table."""
+    label = "Error" if status_of(verdict) == "error" else "Reason"
+    text = str(verdict.get("error") or verdict.get("reason") or "")
+    lines = [f"## walletchaos: {_word(verdict)} — {verdict.get('scenario', '?')}", "",
+             f"- **{label}:** {md_cell(error_line(verdict))}"]
+    if len(text.splitlines()) > 1:
+        lines += ["", "```", text.strip(), "```"]
+    return "\n".join(lines) + "\n"
+
+
 def write_summary(verdict: Mapping[str, Any], stats: Mapping[str, Any], path: Path) -> Path:
     """Write summary.md; returns its path."""
     path = Path(path)
@@ -77,11 +91,14 @@ def run_summary_stats(run_dir: Path) -> dict[str, Any]:
 
 def suite_summary(verdicts: Sequence[Mapping[str, Any]]) -> str:
     """Markdown for a whole suite: one line per scenario, failing invariants named."""
-    passed = sum(bool(v.get("passed")) for v in verdicts)
-    word = "PASS" if verdicts and passed == len(verdicts) else "FAIL"
-    lines = [f"## walletchaos suite: {word} — {passed}/{len(verdicts)} scenario(s) passed", "",
-             "| scenario | result | failing invariants |", "|---|---|---|"]
+    statuses = [status_of(v) for v in verdicts]
+    passed = statuses.count("passed")
+    word = "PASS" if verdicts and all(s in ("passed", "skipped") for s in statuses) else "FAIL"
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("failed", "error", "skipped") if statuses.count(s))
+    lines = [f"## walletchaos suite: {word} — {passed}/{len(verdicts)} scenario(s) passed"
+             + (f" ({counts})" if counts else ""), "",
+             "| scenario | result | failing invariants / error |", "|---|---|---|"]
     for v in verdicts:
         failing = ", ".join(str(r.get("name", "?")) for r in v.get("results") or [] if not r.get("passed"))
-        lines.append(f"| {md_cell(v.get('scenario', '?'))} | {_word(v)} | {md_cell(failing or '—')} |")
+        lines.append(f"| {md_cell(v.get('scenario', '?'))} | {_word(v)} | {md_cell(failing or error_line(v) or '—')} |")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,12 +74,16 @@ class CommandProcess:
                 raise TopologyError(f"{self.name} command {argv[0]!r} could not start: {exc}") from exc
         return self
 
-    def wait_ready(self, timeout: float | None = None) -> None:
-        """Poll GET ready_path until 200; fail fast (with the log tail) if the process exits."""
+    def wait_ready(self, timeout: float | None = None, cancel: threading.Event | None = None) -> None:
+        """Poll GET ready_path until 200; fail fast (with the log tail) if the process exits.
+
+        Raises KeyboardInterrupt once `cancel` is set (the harness was signalled)."""
         timeout = timeout or self.ready_timeout_s
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < deadline:
+                if cancel is not None and cancel.is_set():
+                    raise KeyboardInterrupt(f"{self.name}: start cancelled")
                 if not self.is_running():
                     code = None if self._proc is None else self._proc.returncode
                     raise TopologyError(f"{self.name} exited (code {code}) before ready: {self.log_tail()}")

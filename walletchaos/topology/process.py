@@ -18,6 +18,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def toxiproxy_binary() -> Path:
                         "or set TOXIPROXY_SERVER=/path/to/binary")
 
 
-def start_toxiproxy(log_path: Path) -> tuple[subprocess.Popen, str, ToxiproxyClient]:
+def start_toxiproxy(log_path: Path, cancel: threading.Event | None = None) -> tuple[subprocess.Popen, str, ToxiproxyClient]:
     """Start toxiproxy-server on a free loopback port; returns (process, API URL, client) once it answers."""
     port = free_port()
     with open(log_path, "ab") as log:
@@ -67,6 +68,8 @@ def start_toxiproxy(log_path: Path) -> tuple[subprocess.Popen, str, ToxiproxyCli
     deadline = time.monotonic() + 15
     try:
         while not client.is_up():
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt("stack start cancelled")
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise TopologyError(f"toxiproxy-server did not come up on {url}")
             time.sleep(0.05)
@@ -79,6 +82,7 @@ def start_toxiproxy(log_path: Path) -> tuple[subprocess.Popen, str, ToxiproxyCli
 
 class ProcessTopology:
     name = "process"
+    cancel: threading.Event | None = None  # set by the runner: a signal during start stops what was started
 
     def __init__(self, workdir: Path | str, *, wallet_env: dict[str, str] | None = None,
                  gateway_env: dict[str, str] | None = None, admin_token: str | None = None,
@@ -109,10 +113,10 @@ class ProcessTopology:
         stale.clear_stale()
         self.logs.mkdir(parents=True, exist_ok=True)
         try:
-            self._start_postgres()
-            self._start_toxiproxy()
-            self._start_gateway()
-            self._create_proxies_and_start_wallet()
+            for step in (self._start_postgres, self._start_toxiproxy, self._start_gateway,
+                         self._create_proxies_and_start_wallet):
+                self._check_cancel()
+                step()
         except BaseException:
             self.stop()
             raise
@@ -120,13 +124,14 @@ class ProcessTopology:
     def _start_postgres(self) -> None:
         self.pg = EmbeddedPostgres(self.workdir / "postgres", fsync=True)
         try:
-            self.pg.start()
+            self.pg.start(cancel=self.cancel)
         except Exception as exc:  # noqa: BLE001 - re-raised as one readable line
             raise TopologyError(f"PostgreSQL did not start: {exc}") from exc
-        self._record()
+        finally:
+            self._record()
 
     def _start_toxiproxy(self) -> None:
-        self._toxiproxy_proc, self.toxiproxy_url, self._toxiproxy = start_toxiproxy(self.logs / "toxiproxy.log")
+        self._toxiproxy_proc, self.toxiproxy_url, self._toxiproxy = start_toxiproxy(self.logs / "toxiproxy.log", self.cancel)
         self._record()
 
     def _start_gateway(self) -> None:
@@ -134,7 +139,7 @@ class ProcessTopology:
         env = {"GATEWAY_DB_PATH": str(self.workdir / "gateway.sqlite3"), **self.gateway_env}
         self.gateway = spawn_service("gateway", port=port, env=env, log_path=self.logs / "gateway.log")
         self._record()
-        self.gateway.wait_ready()
+        self.gateway.wait_ready(cancel=self.cancel)
         self.gateway_url = self.gateway.url
 
     def _create_proxies_and_start_wallet(self) -> None:
@@ -164,11 +169,15 @@ class ProcessTopology:
             cwd=self.target.workdir(),
         ).start()
         self._record()
-        self.wallet.wait_ready()
+        self.wallet.wait_ready(cancel=self.cancel)
         self.wallet_origin_url = self.wallet.url
         self._bridge = bridge_if_needed(target_adapter(self.target), self.wallet_origin_url, self.admin_token)
         self.wallet_direct_url = self._bridge.url if self._bridge else self.wallet_origin_url
         self.wallet_url = f"http://{LOOPBACK}:{api.listen_port}"
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise KeyboardInterrupt("stack start cancelled")
 
     def stop(self) -> None:
         """Tear everything down; idempotent, safe to call from finally after a partial start."""

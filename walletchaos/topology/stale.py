@@ -2,7 +2,8 @@
 
 Every process a topology starts is written to a state file; `clear_stale()` at the start of a run kills
 those whose owning harness process is gone. A process is matched by pid *and* create time, so a
-recycled pid is never killed.
+recycled pid is never killed. The records live in `state_dir()` (WALLETCHAOS_STATE_DIR; the tests
+point it at a directory of their own).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from pathlib import Path
 
 import psutil
 
+STATE_DIR_ENV = "WALLETCHAOS_STATE_DIR"
+
 
 def state_dir() -> Path:
-    base = os.environ.get("WALLETCHAOS_STATE_DIR") or os.path.join(
+    """$WALLETCHAOS_STATE_DIR/running, else $XDG_STATE_HOME (~/.local/state)/walletchaos/running."""
+    base = os.environ.get(STATE_DIR_ENV) or os.path.join(
         os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "walletchaos")
     path = Path(base) / "running"
     path.mkdir(parents=True, exist_ok=True)
@@ -58,11 +62,17 @@ def clear_stale() -> list[int]:
                 proc = psutil.Process(entry["pid"])
                 if abs(proc.create_time() - entry["create_time"]) > 0.01:
                     continue
-                for p in [*proc.children(recursive=True), proc]:
+                family = [proc, *proc.children(recursive=True)]
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            # the recorded process first, then its children, each on its own: a child may be gone by the
+            # time its turn comes (a PostgreSQL postmaster takes its backends down when one is killed)
+            for p in family:
+                try:
                     p.send_signal(signal.SIGCONT)
                     p.kill()
-                killed.append(entry["pid"])
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                pass
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+            killed.append(entry["pid"])
         path.unlink(missing_ok=True)
     return killed

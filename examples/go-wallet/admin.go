@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -52,7 +51,7 @@ func (ad *admin) setMaintenance(w http.ResponseWriter, r *http.Request) {
 
 func (ad *admin) setStatus(status string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := uuid.Parse(r.PathValue("id"))
+		id, err := pathID(r)
 		if err != nil {
 			fail(w, r, accountNotFound())
 			return

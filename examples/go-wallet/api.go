@@ -171,7 +171,7 @@ func (a *api) account(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, err := uuid.Parse(r.PathValue("id"))
+	id, err := pathID(r)
 	if err != nil {
 		fail(w, r, accountNotFound())
 		return
@@ -194,6 +194,15 @@ func (a *api) account(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// pathID is the {id} path segment as a canonical UUID string; anything else is simply unknown (404).
+func pathID(r *http.Request) (string, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
 }
 
 func encodeCursor(t time.Time, id string) string {
@@ -219,7 +228,7 @@ func (a *api) history(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, err := uuid.Parse(r.PathValue("id"))
+	id, err := pathID(r)
 	if err != nil {
 		fail(w, r, accountNotFound())
 		return
@@ -286,7 +295,7 @@ func (a *api) transaction(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, err := uuid.Parse(r.PathValue("id"))
+	id, err := pathID(r)
 	if err != nil {
 		fail(w, r, problem("TRANSACTION_NOT_FOUND", "No such transaction."))
 		return

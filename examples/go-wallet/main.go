@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,8 +22,16 @@ import (
 // logger writes one JSON object per line to stderr: ts, level, msg, and request_id where there is one.
 var logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
 	ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-		if len(groups) == 0 && a.Key == slog.TimeKey {
+		switch {
+		case len(groups) > 0:
+		case a.Key == slog.TimeKey:
 			return slog.Float64("ts", float64(a.Value.Time().UnixMicro())/1e6)
+		case a.Key == slog.LevelKey: // lower case like the mock wallet: debug, info, warning, error
+			level := strings.ToLower(a.Value.String())
+			if level == "warn" {
+				level = "warning"
+			}
+			return slog.String("level", level)
 		}
 		return a
 	},

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,7 +208,7 @@ func unknownRoute(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
-			h.ServeHTTP(w, r)
+			mux.ServeHTTP(w, r) // (the mux, not h: only ServeHTTP fills in r.PathValue)
 			return
 		}
 		probe := &bufferedWriter{header: http.Header{}}
@@ -223,4 +222,3 @@ func unknownRoute(mux *http.ServeMux) http.Handler {
 	})
 }
 
-var _ = strconv.Itoa

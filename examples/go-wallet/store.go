@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -113,8 +114,8 @@ func dbUnavailable(err error) *Problem {
 
 // commitInDoubt: the COMMIT was sent but its outcome never came back.
 func commitInDoubt() *Problem {
-	return problem("GATEWAY_TIMEOUT", "The database did not confirm the commit; retry with the same "+
-		"Idempotency-Key to learn the outcome.").retryAfter(1)
+	return problem("GATEWAY_TIMEOUT", "The database did not confirm the commit, so its outcome is unknown; "+
+		"retry with the same Idempotency-Key to learn it.").retryAfter(1)
 }
 
 // inTx runs fn in one read-write transaction with the DB timeout. A *Problem returned by fn is a
@@ -164,8 +165,8 @@ func (s *store) tx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) e
 	}
 	if err != nil {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) { // the server answered: it rolled back (e.g. serialization failure)
-			return dbUnavailable(err)
+		if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "23") || strings.HasPrefix(pgErr.Code, "40")) {
+			return dbUnavailable(err) // the server refused the commit (constraint, serialization): rolled back
 		}
 		if readWrite {
 			return commitInDoubt()

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,7 @@ from tests.test_wallet_concurrency import (  # noqa: F401
 )
 from tests.test_wallet_faults import (  # noqa: F401
     DEADLINE_S,
+    _sql,
     test_a_commit_the_db_does_not_confirm_is_an_unknown_outcome_not_nothing_applied,
     test_db_frozen_gives_503_within_deadline,
     test_db_stopped_gives_503_then_recovers_without_restart,
@@ -236,3 +238,26 @@ def test_logs_are_json_lines_with_request_ids(wallet_stack):
     assert all({"ts", "level", "msg"} <= r.keys() for r in records)
     assert any(r.get("request_id") == rid and r["msg"] == "request" for r in records)
     assert [r for r in records if r["level"].lower() == "error"] == []
+
+
+def test_committed_ts_is_the_servers_commit_time_when_tracked(stack):
+    """With track_commit_timestamp on, committed_ts is PostgreSQL's own commit time of the final state
+    (pg_xact_commit_timestamp), not a value the wallet wrote: it lies within the request's span. Runs
+    last on this stack (it restarts PostgreSQL and the wallet)."""
+    _sql(stack, "ALTER SYSTEM SET track_commit_timestamp = on")
+    stack.pg.stop()
+    stack.pg.start()
+    stack.wallet.terminate()
+    stack.wallet.start()
+    stack.wallet.wait_ready(30)
+    with stack.client() as c:
+        user = stack.new_user(c)
+        before = time.time()
+        r = stack.deposit(c, user, 100)
+        after = time.time()
+        assert r.status_code == 201, r.text
+        txn_id = r.json()["transaction_id"]
+        export = c.get("/admin/export", headers=stack.admin).json()
+    txn = next(t for t in export["transactions"] if t["transaction_id"] == txn_id)
+    assert before - 0.05 <= txn["created_ts"] <= txn["committed_ts"] <= after + 0.05
+    assert all(t["committed_ts"] is not None for t in export["transactions"] if t["status"] != "pending")

@@ -282,7 +282,7 @@ func (ad *admin) export(w http.ResponseWriter, r *http.Request) {
 		if rows.Err() != nil {
 			return rows.Err()
 		}
-		rows, err = tx.Query(ctx, `SELECT `+txnColumns+`, user_id::text, committed_at,
+		rows, err = tx.Query(ctx, `SELECT `+txnColumns+`, user_id::text, `+ad.api.db.committedExpr()+`,
 		    coalesce((SELECT sum(e.amount) FROM ledger_entries e WHERE e.txn_id = t.id), 0)::bigint
 		  FROM transactions t ORDER BY created_at, id`)
 		if err != nil {

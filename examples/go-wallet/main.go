@@ -75,6 +75,7 @@ func run() error {
 		return err
 	}
 
+	db.detectCommitTimestamps(ctx)
 	m := newMetrics()
 	au := newAuth(db, cfg)
 	mo := &money{db: db, auth: au, gateway: newGatewayClient(cfg), metrics: m, lease: cfg.Deadline + 2*time.Second}

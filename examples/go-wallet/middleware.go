@@ -221,4 +221,3 @@ func unknownRoute(mux *http.ServeMux) http.Handler {
 		writeProblem(w, r, problem("NOT_FOUND", "No such resource."))
 	})
 }
-

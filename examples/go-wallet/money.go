@@ -136,12 +136,8 @@ type money struct {
 func accountNotFound() *Problem { return problem("ACCOUNT_NOT_FOUND", "No such account.") }
 
 func insertTxn(ctx context.Context, tx pgx.Tx, kind, status string, amount int64, from, to *string, k idemKey) (Transaction, error) {
-	committed := "NULL"
-	if status != "pending" {
-		committed = "clock_timestamp()"
-	}
 	return scanTxn(tx.QueryRow(ctx, `INSERT INTO transactions (id, kind, status, amount, from_account_id, to_account_id,
-	    user_id, idempotency_key, committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, `+committed+`)
+	    user_id, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 	  RETURNING `+txnColumns, uuid.NewString(), kind, status, amount, from, to, k.userID, k.key))
 }
 
@@ -189,6 +185,9 @@ func (m *money) transfer(ctx context.Context, k idemKey, from, to string, amount
 		}
 		return postEntries(ctx, tx, out.ID, [][2]any{{from, -amount}, {to, amount}})
 	})
+	if err == nil && out.Status == "succeeded" {
+		m.db.noteCommitted(ctx, out.ID)
+	}
 	return out, err
 }
 
@@ -308,6 +307,7 @@ func (m *money) finishKey(ctx context.Context, k idemKey) {
 // status check), from the request itself or from reconcile.
 func (m *money) applyOutcome(ctx context.Context, txnID string, succeeded bool, k *idemKey) (Transaction, error) {
 	var out Transaction
+	settledNow := false
 	err := m.db.inTx(ctx, func(tx pgx.Tx) error {
 		if k != nil {
 			if err := markDone(ctx, tx, *k); err != nil {
@@ -349,11 +349,13 @@ func (m *money) applyOutcome(ctx context.Context, txnID string, succeeded bool, 
 			code := "GATEWAY_ERROR"
 			failure = &code
 		}
-		out, err = scanTxn(tx.QueryRow(ctx, `UPDATE transactions SET status = $2, failure_code = $3,
-		    committed_at = clock_timestamp() WHERE id = $1 RETURNING `+txnColumns, t.ID, status, failure))
+		out, err = scanTxn(tx.QueryRow(ctx, `UPDATE transactions SET status = $2, failure_code = $3
+		    WHERE id = $1 RETURNING `+txnColumns, t.ID, status, failure))
+		settledNow = true
 		return err
 	})
-	if err == nil && out.Status != "pending" {
+	if err == nil && settledNow {
+		m.db.noteCommitted(ctx, out.ID)
 		m.metrics.settled.WithLabelValues(out.Kind, out.Status).Inc()
 	}
 	return out, err

@@ -80,6 +80,11 @@ INSERT INTO accounts (id, kind) VALUES ('` + clearingAccount + `', 'clearing') O
 type store struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	// commitTimestamps: the server tracks commit times (track_commit_timestamp = on), so the export's
+	// committed_ts is the real commit time of a transaction's final state, pg_xact_commit_timestamp(xmin).
+	// Otherwise committed_at is written right after the COMMIT returned (an upper bound; NULL if the
+	// process died in between, i.e. no evidence).
+	commitTimestamps bool
 }
 
 func openStore(ctx context.Context, cfg Config) (*store, error) {
@@ -105,6 +110,30 @@ func (s *store) migrate(ctx context.Context) error {
 		_, err := tx.Exec(ctx, schema)
 		return err
 	})
+}
+
+func (s *store) detectCommitTimestamps(ctx context.Context) {
+	var on bool
+	err := s.pool.QueryRow(ctx, `SELECT current_setting('track_commit_timestamp') = 'on'`).Scan(&on)
+	s.commitTimestamps = err == nil && on
+}
+
+// noteCommitted records, best effort and after the fact, that a transaction's final state committed.
+func (s *store) noteCommitted(ctx context.Context, txnID string) {
+	if s.commitTimestamps {
+		return // the export reads the commit time from the server; an update here would move xmin
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	_, _ = s.pool.Exec(ctx, `UPDATE transactions SET committed_at = clock_timestamp() WHERE id = $1 AND committed_at IS NULL`, txnID)
+}
+
+// committedExpr is the export's expression for a transaction row's commit time.
+func (s *store) committedExpr() string {
+	if s.commitTimestamps {
+		return `CASE WHEN t.status <> 'pending' THEN coalesce(pg_xact_commit_timestamp(t.xmin), t.committed_at) END`
+	}
+	return `CASE WHEN t.status <> 'pending' THEN t.committed_at END`
 }
 
 // dbUnavailable is what any DB failure outside a commit becomes: nothing was applied.

@@ -240,6 +240,47 @@ def test_logs_are_json_lines_with_request_ids(wallet_stack):
     assert [r for r in records if r["level"].lower() == "error"] == []
 
 
+def test_planted_defect_reverses_money_the_gateway_moved(stack):
+    """The one planted defect (harness self-test): with WALLET_BUGS=timeout-as-failure a lost gateway
+    answer is taken as a failure. The healthy counterpart is
+    test_gateway_applied_but_answer_lost_is_settled_by_reconcile (504 + pending, never guessed)."""
+    wallet = stack.wallet
+    healthy_env = dict(wallet.env)
+    wallet.terminate()
+    wallet.env = {**healthy_env, "WALLET_BUGS": "timeout-as-failure", "WALLET_ALLOW_BUGS": "1"}
+    try:
+        wallet.start()
+        wallet.wait_ready(30)
+        with stack.client() as c:
+            assert c.get("/healthz").json()["planted_bugs"] == ["timeout-as-failure"]
+            user = stack.new_user(c)
+            stack.set_gateway(apply_then_drop_rate=1.0)
+            try:
+                body = assert_problem(stack.deposit(c, user, 321), "GATEWAY_ERROR", 502)
+            finally:
+                stack.set_gateway()
+            with stack.gateway_client() as gw:
+                charged = {r["reference"]: r["status"] for r in gw.get("/control/records").json()["charges"]}
+            assert charged[body["transaction_id"]] == "succeeded"  # the gateway took the money...
+            assert stack.balance(c, user) == 0  # ...and the defective wallet never credited it
+    finally:
+        wallet.terminate()
+        wallet.env = healthy_env
+        wallet.start()
+        wallet.wait_ready(30)
+
+
+def test_bad_configuration_is_one_line_and_exit_1(go_wallet_binary):
+    for env, expected in (({}, "DATABASE_URL is not set"),
+                          ({"DATABASE_URL": "postgresql://x@127.0.0.1:1/x", "WALLET_BUGS": "timeout-as-failure"},
+                           "refused unless WALLET_ALLOW_BUGS=1"),
+                          ({"DATABASE_URL": "postgresql://x@127.0.0.1:1/x", "WALLET_DEADLINE_S": "soon"},
+                           "WALLET_DEADLINE_S")):
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("WALLET_", "DATABASE_URL"))}
+        r = subprocess.run([str(go_wallet_binary)], env={**clean, **env}, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and expected in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def test_committed_ts_is_the_servers_commit_time_when_tracked(stack):
     """With track_commit_timestamp on, committed_ts is PostgreSQL's own commit time of the final state
     (pg_xact_commit_timestamp), not a value the wallet wrote: it lies within the request's span. Runs

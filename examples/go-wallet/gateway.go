@@ -24,6 +24,12 @@ type gatewayResult struct {
 	detail  string
 }
 
+// gateway is what the money paths need from the payment gateway (a planted defect wraps it: defects.go).
+type gateway interface {
+	submit(ctx context.Context, operation, reference string, amount int64) gatewayResult
+	lookup(ctx context.Context, operation, reference string) gatewayResult
+}
+
 // gatewayClient talks to the payment gateway (docs/internals.md "Mock gateway endpoints"); the
 // transaction id is the reference, so every call is idempotent at the gateway.
 type gatewayClient struct {

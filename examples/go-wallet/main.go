@@ -39,7 +39,6 @@ var logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
 
 func main() {
 	if err := run(); err != nil {
-		logger.Error("go-wallet stopped", "error", err.Error())
 		fmt.Fprintln(os.Stderr, "go-wallet:", err)
 		os.Exit(1)
 	}
@@ -63,6 +62,10 @@ func run() error {
 			return fmt.Errorf("unknown argument %q (usage: go-wallet [--host H] [--port P])", os.Args[i])
 		}
 	}
+	gw, planted, err := plantDefects(newGatewayClient(cfg))
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -78,7 +81,7 @@ func run() error {
 	db.detectCommitTimestamps(ctx)
 	m := newMetrics()
 	au := newAuth(db, cfg)
-	mo := &money{db: db, auth: au, gateway: newGatewayClient(cfg), metrics: m, lease: cfg.Deadline + 2*time.Second}
+	mo := &money{db: db, auth: au, gateway: gw, metrics: m, lease: cfg.Deadline + 2*time.Second}
 	a := &api{auth: au, money: mo, db: db}
 	maint := &maintenance{retryAfter: 30}
 	ad := &admin{api: a, maintenance: maint}
@@ -100,7 +103,7 @@ func run() error {
 	mux.HandleFunc("GET /admin/audit", ad.guard(ad.audit))
 	mux.HandleFunc("GET /admin/export", ad.guard(ad.export))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "implementation": "go-wallet"})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "implementation": "go-wallet", "planted_bugs": planted})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := db.ping(r.Context()); err != nil {

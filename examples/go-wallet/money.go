@@ -128,7 +128,7 @@ func markDone(ctx context.Context, tx pgx.Tx, k idemKey) error {
 type money struct {
 	db      *store
 	auth    *auth
-	gateway *gatewayClient
+	gateway gateway
 	metrics *metrics
 	lease   time.Duration
 }

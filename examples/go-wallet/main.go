@@ -118,7 +118,8 @@ func run() error {
 		maintenance: maint, metrics: m, log: logger}
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	srv := &http.Server{Addr: addr, Handler: front, ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout: 75 * time.Second} // longer than any client's idle gap: the client closes first
+		IdleTimeout: 75 * time.Second,                                    // longer than any client's idle gap: the client closes first
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn)} // net/http's own lines as JSON too
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	logger.Info("listening", "addr", addr, "deadline_s", cfg.Deadline.Seconds())

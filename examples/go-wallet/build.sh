@@ -7,7 +7,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="${1:-$root/.venv/bin/go-wallet}"
 if ! command -v go >/dev/null 2>&1; then
-  echo "go-wallet: the Go toolchain (go) is not on PATH; install Go >= 1.22 to build examples/go-wallet" >&2
+  echo "go-wallet: the Go toolchain (go) is not on PATH; install Go >= 1.26 to build examples/go-wallet" >&2
   exit 1
 fi
 sum="$(cd "$here" && cat go.mod go.sum $(ls *.go | sort) | sha256sum | cut -d' ' -f1)"

@@ -270,6 +270,14 @@ def test_planted_defect_reverses_money_the_gateway_moved(stack):
         wallet.wait_ready(30)
 
 
+def test_go_unit_tests(go_wallet_binary):
+    """The Go wallet's own unit tests (pure logic: deadline answer, problem members, amount, cursor,
+    idempotency hash, unknown routes)."""
+    r = subprocess.run(["go", "test", "-count=1", "."], cwd=BUILD.parent, capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "GOFLAGS": os.environ.get("GOFLAGS", "-mod=mod")})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_bad_configuration_is_one_line_and_exit_1(go_wallet_binary):
     for env, expected in (({}, "DATABASE_URL is not set"),
                           ({"DATABASE_URL": "postgresql://x@127.0.0.1:1/x", "WALLET_BUGS": "timeout-as-failure"},

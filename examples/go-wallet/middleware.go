@@ -31,6 +31,10 @@ func stateOf(r *http.Request) *reqState {
 	return st
 }
 
+func withState(ctx context.Context, st *reqState) context.Context {
+	return context.WithValue(ctx, ctxKey{}, st)
+}
+
 func stateFromCtx(ctx context.Context) *reqState {
 	st, _ := ctx.Value(ctxKey{}).(*reqState)
 	return st
@@ -112,7 +116,7 @@ func (f *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if budget < f.deadline*8/10 {
 		budget = f.deadline * 8 / 10
 	}
-	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), ctxKey{}, st), budget)
+	ctx, cancel := context.WithTimeout(withState(r.Context(), st), budget)
 	defer cancel()
 	r = r.WithContext(ctx)
 	_, route := f.mux.Handler(r)

@@ -300,7 +300,8 @@ func gatewayFailed(txnID, detail string) *Problem {
 
 // finishKey, best effort: duplicates then replay the pending transaction at once instead of waiting.
 func (m *money) finishKey(ctx context.Context, k idemKey) {
-	_ = m.db.inTx(context.WithoutCancel(ctx), func(tx pgx.Tx) error { return markDone(ctx, tx, k) })
+	ctx = context.WithoutCancel(ctx) // also after the deadline: it only spares duplicates a wait
+	_ = m.db.inTx(ctx, func(tx pgx.Tx) error { return markDone(ctx, tx, k) })
 }
 
 // applyOutcome applies a definite gateway outcome to a pending transaction exactly once (row lock +

@@ -283,7 +283,9 @@ func (m *money) settleThroughGateway(ctx context.Context, k idemKey, t Transacti
 		m.finishKey(ctx, k)
 		return t, gatewayUnknown(t.ID, res.detail)
 	}
-	settled, err := m.applyOutcome(ctx, t.ID, res.outcome == outcomeSucceeded, &k)
+	// recorded even if the request's deadline strikes meanwhile (the client is then told 504, unknown):
+	// a definite gateway answer should not wait for reconcile
+	settled, err := m.applyOutcome(context.WithoutCancel(ctx), t.ID, res.outcome == outcomeSucceeded, &k)
 	if err != nil {
 		return t, gatewayUnknown(t.ID, "the outcome could not be recorded")
 	}

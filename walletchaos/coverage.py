@@ -14,6 +14,7 @@ from typing import Any
 
 from walletchaos.scenario import Scenario
 from walletchaos.target import Target
+from walletchaos.run_status import SKIPPED, skipped_verdict as _skipped_verdict
 
 # fault kind → what the harness must control to apply it (url mode controls only the client path + admin)
 ADMIN_FAULTS = frozenset({"maintenance", "freeze"})
@@ -25,7 +26,6 @@ GATEWAY_RECORD_INVARIANTS = {
                     "compared with the harness's gateway records",
     "exactly_once": "url mode: gateway references cannot be matched with the harness's gateway records",
 }
-from walletchaos.run_status import SKIPPED, skipped_verdict as _skipped_verdict  # noqa: E402 - one vocabulary
 
 
 def skip_reason(scenario: Scenario, target: Target) -> str | None:

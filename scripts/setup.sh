@@ -47,4 +47,6 @@ if ! command -v wrk >/dev/null 2>&1; then
     echo "setup: wrk not found; the bench test needs it: sudo apt-get install -y wrk" >&2
   fi
 fi
+# the independent Go wallet (examples/go-wallet, targets/go-wallet.yaml): built once, rebuilt when its sources change
+examples/go-wallet/build.sh >/dev/null
 echo "setup: ok ($(.venv/bin/python --version), toxiproxy-server $(.venv/bin/toxiproxy-server -version 2>&1 | head -1))"

@@ -131,13 +131,14 @@ def run(
         raise UserError(f"--keep-data must be failed, always or never, not {keep_data!r}")
     scenarios = _select(name, scenarios_dir)
     wallet_env = {"WALLET_BUGS": bugs, "WALLET_ALLOW_BUGS": "1"} if bugs else {}
-    tgt = _conformant_target(target, backend, wallet_env)
+    tgt = _load_target(target)
     parallel = 1 if tgt.mode == "url" else parallel  # one running wallet: runs side by side would mix
     opts = RunOptions(backend=backend, seed=seed, report_dir=report_dir, users=users, duration_s=duration,
                       processes=processes, wallet_env=wallet_env, parallel=parallel, keep_data=keep_data,
                       target=tgt)
 
     def work() -> tuple[Path, list]:
+        _probe_target(tgt, target, backend, wallet_env, opts.cancel)
         if len(scenarios) == 1:
             try:
                 result = run_scenario(scenarios[0], opts, console)
@@ -156,20 +157,38 @@ def run(
     raise typer.Exit(exit_code(r.verdict for r in results))
 
 
-def _conformant_target(path: Optional[Path], backend: str, wallet_env: dict[str, str]):
-    """Load the target and probe it first; refuse (exit 2) if it cannot even be exercised."""
-    from walletchaos.conformance import run_conformance
+def _load_target(path: Optional[Path]):
     from walletchaos.target import load_target
 
-    tgt = load_target(path)
-    report = run_conformance(tgt, backend=backend, wallet_env=wallet_env, deadline=False)
+    return load_target(path)
+
+
+def _probe_target(tgt, path: Optional[Path], backend: str, wallet_env: dict[str, str],
+                  cancel: threading.Event) -> None:
+    """Probe the target before any chaos; refuse (exit 2) if it cannot even be exercised.
+
+    A stack that does not start at all is not refused here: each scenario then reports it as an ERROR
+    run (its own run dir, a JUnit <error>), which is what CI needs to see.
+    """
+    from walletchaos.conformance import run_conformance
+
+    try:
+        report = run_conformance(tgt, backend=backend, wallet_env=wallet_env, deadline=False, cancel=cancel)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the runs report the same start failure as ERROR
+        if cancel.is_set():
+            raise KeyboardInterrupt from exc
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        console.print(f"[yellow]conformance:[/] not probed, the stack did not start ({first})", soft_wrap=True,
+                      highlight=False)
+        return
     for probe in report.failures():
         console.print(f"[yellow]conformance:[/] {probe.line()}", soft_wrap=True, highlight=False)
     if not report.exercisable:
         bad = report.failures()[0]
         raise UserError(f"target {tgt.name!r} cannot be exercised ({bad.name}: {bad.detail}); "
                         f"`walletchaos conformance --target {path or 'targets/mock-wallet.yaml'}` shows why")
-    return tgt
 
 
 @app.command()

@@ -312,7 +312,7 @@ def probe_contract(p: Prober, *, deadline_fault: Callable[[], Any] | None = None
 
 
 def run_conformance(target: Target, *, backend: str = "process", workdir=None, wallet_env=None,
-                    deadline: bool = True) -> ConformanceReport:
+                    deadline: bool = True, cancel=None) -> ConformanceReport:
     """Start the target (or reach it, url mode), probe it, tear down."""
     import contextlib
     import shutil
@@ -324,6 +324,7 @@ def run_conformance(target: Target, *, backend: str = "process", workdir=None, w
     tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="walletchaos-conformance-"))
     options = {} if target.mode == "url" else {"wallet_env": dict(wallet_env or {})}
     topo = make_topology(backend, tmp / "stack", target=target, **options)
+    topo.cancel = cancel  # a signal to the harness during the start stops what was started
     report = ConformanceReport(target.name)
     prober = None
     try:

@@ -21,6 +21,7 @@ import yaml
 from rich.console import Console
 
 from walletchaos.checks.base import CheckContext
+from walletchaos.checks.credentials import DEFAULT_LOCKOUT_S, LOCKOUT_ENV
 from walletchaos.events import EventLog
 from walletchaos.faults import FaultContext, Nemesis, clear_stale
 from walletchaos.history import annotate_phases, merge_histories, read_events, read_history
@@ -31,6 +32,7 @@ from walletchaos.report.html import write_report, write_suite_report
 from walletchaos.report.junit import write_junit
 from walletchaos.report.summary import run_summary_stats, suite_summary, write_summary
 from walletchaos.scenario import Scenario
+from walletchaos.server_logs import read_server_logs
 from walletchaos.topology.base import make_topology
 from walletchaos.verdict import Verdict, run_checks
 
@@ -116,7 +118,7 @@ def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None =
     events = EventLog(run_dir / "events.jsonl")
     history_dir = run_dir / "history"
     schedule = scenario.schedule()
-    topo = make_topology(opts.backend, run_dir / "stack", wallet_env=opts.wallet_env)
+    topo = make_topology(opts.backend, run_dir / "stack", wallet_env={**scenario.wallet_env, **opts.wallet_env})
     meta: dict[str, Any] = {"scenario": scenario.name, "backend": opts.backend, "seed": scenario.seed,
                             "started_at": time.time()}
     final: dict[str, Any] = {}
@@ -245,6 +247,8 @@ def context_for(scenario: Scenario, events: list[dict]) -> CheckContext:
         allowed_phases=PHASES if whole_run else ("fault", "heal"),
         recovery_within_s=scenario.expect.recovery_within_s,
         transport_fault_targets=TRANSPORT_FAULT_TARGETS,
+        lockout_s=float(scenario.wallet_env.get(LOCKOUT_ENV, DEFAULT_LOCKOUT_S)),
+        logs_allowed=tuple(scenario.expect.logs_allowed),
     )
 
 
@@ -266,6 +270,7 @@ def judge_run_dir(run_dir: Path, scenario: Scenario) -> RunResult:
     history = read_history(run_dir / "history.jsonl")
     events = read_events(run_dir / "events.jsonl")
     final = orjson.loads((run_dir / "final.json").read_bytes())
+    final.setdefault("server_logs", read_server_logs(run_dir / "logs"))  # ERROR lines, for server_logs
     verdict: Verdict = run_checks(history, final, context_for(scenario, events), names=scenario.expect.invariant_names())
     data = verdict.to_dict()
     data.setdefault("meta", final.get("meta", {}))

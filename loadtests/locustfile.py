@@ -28,7 +28,7 @@ import wc_users  # noqa: E402
 
 MIX = wc_support.CONFIG.mix
 
-if MIX == "default":
+if MIX in ("default", "busy"):  # busy: the same customer with a short think time (wc_support.THINK_BUSY)
     class WalletUser(wc_users.WalletBehaviour):
         abstract = False
 elif MIX == "peak":
@@ -40,20 +40,21 @@ elif MIX == "readonly":
 elif MIX == "brute_force":
     class WalletUser(wc_users.WalletBehaviour):  # type: ignore[no-redef]
         abstract = False
-        weight = 3
+        weight = 1
 
     class BruteForceUser(wc_users.BruteForceBehaviour):
         abstract = False
         weight = 1
-        think_s = (0.05, 0.3)  # attackers hammer
+        think_s = (0.01, 0.05)  # attackers hammer: >= 100 guesses of each kind in a short run
 elif MIX == "intruder":
     class WalletUser(wc_users.WalletBehaviour):  # type: ignore[no-redef]
         abstract = False
-        weight = 2
+        weight = 1
 
     class IntruderUser(wc_users.IntruderBehaviour):
         abstract = False
         weight = 1
+        think_s = (0.01, 0.05)  # intruders hammer: >= 100 attempts of each attack kind in a short run
 
 
 _STAGES = os.environ.get("WALLETCHAOS_STAGES")

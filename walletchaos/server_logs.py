@@ -100,6 +100,6 @@ def read_server_logs(logs_dir: str | Path) -> dict[str, Any]:
             files[service] = None
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        files[service] = text.count("\n")
+        files[service] = len(text.splitlines())
         lines.extend(parse_service_log(service, text))
     return {"files": files, "lines": lines}

@@ -22,7 +22,7 @@ from typing import Any
 from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.catalog import DEFINITE_REFUSALS
 from walletchaos.checks.index import RunIndex, get_index
-from walletchaos.checks.owners import created_ts
+from walletchaos.checks.owners import Owners, created_ts
 from walletchaos.history import WRITE_KINDS
 
 NAME = "honest_refusals"
@@ -49,6 +49,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
         if effects:
             suspects.append((op, effects))
     if suspects:
+        owners = Owners(history, final["export"])
         keys = {op["idempotency_key"] for op, _ in suspects}
         attempts: dict[str, list[dict[str, Any]]] = {}
         for op in ix.ops(WRITE_KINDS):
@@ -56,10 +57,13 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
                 attempts.setdefault(op["idempotency_key"], []).append(op)
         for op, effects in suspects:
             t0, t1 = op["invoke_ts"] - skew, (op.get("complete_ts") or op["invoke_ts"]) + skew
+            actor_id = owners.user_id.get(owners.actor(op) or "")
             for t in effects:
                 ts = created_ts(t)
                 if ts is None or not t0 <= ts <= t1:
                     continue
+                if actor_id is not None and t.get("user_id") not in (None, actor_id):
+                    continue  # keys are per user: another user's transaction under the same key
                 others = [o for o in attempts.get(op["idempotency_key"], ()) if o["op_id"] != op["op_id"]
                           and o["invoke_ts"] - skew <= ts <= (o.get("complete_ts") or float("inf")) + skew]
                 if others:

@@ -73,16 +73,15 @@ def debited_account(kind: str, args: Mapping[str, Any]) -> str | None:
     if kind == "transfer":
         return args.get("from_account_id")
     if kind == "withdrawal":
-        return args.get("account_id")
+        return args.get("account_id") or args.get("from_account_id")
     return None
 
 
 def money_accounts(kind: str, args: Mapping[str, Any]) -> tuple[str, ...]:
-    """Every account a write moves money out of or into."""
-    if kind == "transfer":
-        return tuple(a for a in (args.get("from_account_id"), args.get("to_account_id")) if a)
-    acct = args.get("account_id")
-    return (acct,) if acct else ()
+    """Every account a write moves money out of or into (client args: `account_id` for a deposit or a
+    withdrawal, `from_account_id` / `to_account_id` for a transfer; either spelling is read)."""
+    return tuple(dict.fromkeys(a for a in (args.get("from_account_id"), args.get("to_account_id"),
+                                           args.get("account_id")) if a))
 
 
 def txn_accounts(txn: Mapping[str, Any]) -> tuple[str, ...]:

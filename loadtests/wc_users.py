@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import zlib
 from collections import deque
 from typing import Any
 
@@ -42,6 +43,7 @@ class WalletUserBase(FastHttpUser):
     think_s: tuple[float, float] = CONFIG.think_s
     # weighted actions of the steady state, name → weight (method `do_<name>`)
     actions: dict[str, int] = {}
+    public = True  # published as a transfer target / victim, with its transactions (attackers: False)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -100,7 +102,8 @@ class WalletUserBase(FastHttpUser):
 
     def on_ready(self, username: str, account_id: str) -> None:
         """Publish a set-up customer as a transfer target (and a victim for attackers)."""
-        REGISTRY.add(username, account_id)
+        if self.public:
+            REGISTRY.add(username, account_id)
 
     # -- steady state -----------------------------------------------------------------------------------
     def act(self) -> None:
@@ -123,7 +126,8 @@ class WalletUserBase(FastHttpUser):
                 self.known_balance += amt
             elif op["args"].get("account_id", op["args"].get("from_account_id")) == (self.api and self.api.account_id):
                 self.known_balance -= amt
-            REGISTRY.txns.append((op["txn_id"], key, op["account_id"]))
+            if self.public:
+                REGISTRY.txns.append((op["txn_id"], key, op["account_id"]))
             return
         retryable = op["outcome"] == "unknown" or bool((op["problem"] or {}).get("retryable"))
         if retryable and self.retries.get(key, 0) < MAX_RETRIES_PER_KEY and op.get("tag") in (None, "retry"):
@@ -272,8 +276,7 @@ class BruteForceBehaviour(WalletUserBase):
         self.lockout_fails = 0                 # wrong passwords sent in the current self-lockout
         self.relogin_due: float | None = None  # set once locked out: when to try the right password
 
-    def on_ready(self, username: str, account_id: str) -> None:
-        pass  # an attacker is nobody's transfer target or victim
+    public = False  # an attacker is nobody's transfer target or victim
 
     def act(self) -> None:
         if 0 < self.lockout_fails < MAX_LOGIN_FAILURES:
@@ -327,8 +330,7 @@ class IntruderBehaviour(WalletUserBase):
     actions = {"foreign_balance": 2, "foreign_history": 1, "foreign_lookup": 1, "foreign_txn": 1,
                "foreign_transfer": 3, "foreign_withdrawal": 2, "bad_token": 5, "key_replay": 5, "own_balance": 1}
 
-    def on_ready(self, username: str, account_id: str) -> None:
-        pass
+    public = False
 
     def _victim(self) -> Known | None:
         assert self.api is not None
@@ -395,8 +397,11 @@ class IntruderBehaviour(WalletUserBase):
         if self.rng.random() < 0.5:
             self.api.lookup(key, tag="key_replay", target_owner=owner)
         else:
-            self.api.transfer(self.api.account_id, self.amount(100, 5_000), self.pin, from_account_id=account_id,
-                              key=key, tag="key_replay", target_owner=owner)
+            # the amount follows from the key: replaying the same key again is the same request (a second
+            # body under one key would rightly be IDEMPOTENCY_KEY_REUSED, about the intruder's own key)
+            amount = 100 + zlib.crc32(key.encode()) % 4_900
+            self.api.transfer(self.api.account_id, amount, self.pin, from_account_id=account_id, key=key,
+                              tag="key_replay", target_owner=owner)
 
     def do_bad_token(self) -> None:
         assert self.api is not None

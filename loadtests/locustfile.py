@@ -49,11 +49,11 @@ elif MIX == "brute_force":
 elif MIX == "intruder":
     class WalletUser(wc_users.WalletBehaviour):  # type: ignore[no-redef]
         abstract = False
-        weight = 1
+        weight = 1  # 1 victim to 2 intruders
 
     class IntruderUser(wc_users.IntruderBehaviour):
         abstract = False
-        weight = 1
+        weight = 2
         think_s = (0.01, 0.05)  # intruders hammer: >= 100 attempts of each attack kind in a short run
 
 

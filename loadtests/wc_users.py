@@ -327,6 +327,7 @@ class IntruderBehaviour(WalletUserBase):
     (`target_owner`): it must fail (404 / 401), never succeed, never move money."""
 
     abstract = True
+    # roughly equal numbers of reads, writes, forged tokens and key replays (a replay is two ops)
     actions = {"foreign_balance": 2, "foreign_history": 1, "foreign_lookup": 1, "foreign_txn": 1,
                "foreign_transfer": 3, "foreign_withdrawal": 2, "bad_token": 5, "key_replay": 5, "own_balance": 1}
 
@@ -394,14 +395,12 @@ class IntruderBehaviour(WalletUserBase):
             return
         _, key, account_id = txn
         owner = REGISTRY.owner_of(account_id)
-        if self.rng.random() < 0.5:
-            self.api.lookup(key, tag="key_replay", target_owner=owner)
-        else:
-            # the amount follows from the key: replaying the same key again is the same request (a second
-            # body under one key would rightly be IDEMPOTENCY_KEY_REUSED, about the intruder's own key)
-            amount = 100 + zlib.crc32(key.encode()) % 4_900
-            self.api.transfer(self.api.account_id, amount, self.pin, from_account_id=account_id, key=key,
-                              tag="key_replay", target_owner=owner)
+        self.api.lookup(key, tag="key_replay", target_owner=owner)
+        # the amount follows from the key: replaying the same key again is the same request (a second
+        # body under one key would rightly be IDEMPOTENCY_KEY_REUSED, about the intruder's own key)
+        amount = 100 + zlib.crc32(key.encode()) % 4_900
+        self.api.transfer(self.api.account_id, amount, self.pin, from_account_id=account_id, key=key,
+                          tag="key_replay", target_owner=owner)
 
     def do_bad_token(self) -> None:
         assert self.api is not None

@@ -7,8 +7,8 @@ INSUFFICIENT_FUNDS, ACCOUNT_FROZEN, ACCOUNT_LOCKED, VALIDATION_ERROR, ...: catal
 Rule refusal_with_effect: a write answered with such a refusal, whose idempotency key has a succeeded
 or pending transaction (money moved, or held) in the export created (server clock, `created_ts`, else
 `created_at`) while that attempt was in flight — [invoke − skew, complete + skew] — and while no other
-attempt of the same key was in flight. A transaction created during another attempt of the key is that
-attempt's effect, and a refusal replayed later for a key that succeeded earlier is the wallet telling
+attempt of the same key was in flight. A transaction created during another attempt of the key (an attempt
+that got no answer at all counts as in flight from its invoke on) is that attempt's effect, and a refusal replayed later for a key that succeeded earlier is the wallet telling
 an earlier outcome, neither is this attempt's own effect. A failed transaction (e.g. GATEWAY_ERROR
 after the hold was reversed) moved nothing and is fine.
 Clock assumption: harness and wallet share one clock (one machine or synced clocks); ctx.clock_skew_s.
@@ -64,8 +64,11 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
                     continue
                 if actor_id is not None and t.get("user_id") not in (None, actor_id):
                     continue  # keys are per user: another user's transaction under the same key
+                # an attempt that got no answer at all may still be travelling to the wallet (a slow
+                # network): it counts as in flight from its invoke on
                 others = [o for o in attempts.get(op["idempotency_key"], ()) if o["op_id"] != op["op_id"]
-                          and o["invoke_ts"] - skew <= ts <= (o.get("complete_ts") or float("inf")) + skew]
+                          and o["invoke_ts"] - skew <= ts
+                          and (o.get("status") is None or ts <= (o.get("complete_ts") or float("inf")) + skew)]
                 if others:
                     continue  # another attempt of the key was in flight: its effect, or ambiguous
                 found.add("refusal_with_effect", op_id=op["op_id"], request_id=op.get("request_id"),

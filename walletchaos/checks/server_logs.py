@@ -68,7 +68,8 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
     target_rx = {t: _rx(p) for t, p in ALLOWED_DURING_FAULT.items()}
 
     by_phase: dict[str, dict[str, int]] = {}
-    shown: list[dict[str, Any]] = []
+    shown: dict[str, list[str]] = {}  # phase → "service:line LEVEL text", the first SHOWN_LINES in all
+    n_shown = 0
     explained = 0
     for rec in logs.get("lines", ()):
         ts, text = rec.get("ts"), rec.get("text", "")
@@ -82,8 +83,9 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
             phase = names[bisect.bisect_right(starts, ts) - 1]
         counts = by_phase.setdefault(phase, {})
         counts[rec["service"]] = counts.get(rec["service"], 0) + 1
-        if len(shown) < SHOWN_LINES:
-            shown.append({**rec, "phase": phase})
+        if n_shown < SHOWN_LINES:
+            shown.setdefault(phase, []).append(f"{rec['service']}.log:{rec.get('line')} {rec.get('level')} {text}")
+            n_shown += 1
         ev = {"service": rec["service"], "line": rec.get("line"), "ts": ts, "phase": phase,
               "level": rec.get("level"), "text": text}
         if scenario_rx is not None and scenario_rx.search(text):
@@ -102,6 +104,6 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
         found.add("unexplained_error", **ev, during_faults=active)
     n = len(logs.get("lines", ()))
     stats = {"lines": n, "explained": explained, "by_phase": by_phase, "files": logs.get("files", {}),
-             "first_lines": shown}
+             "lines_by_phase": shown}
     return found.result(NAME, f"{n} ERROR-level server log lines, all explained by a fault or the scenario"
                         if n else "no ERROR-level server log lines", stats)

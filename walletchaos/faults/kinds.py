@@ -139,8 +139,8 @@ class FreezeFault(Fault):
         accounts = control(ctx, "GET", f"{base}/admin/export", admin=True).json()["accounts"]
         candidates = sorted(a["account_id"] for a in accounts if a.get("status", "active") == "active")
         for account_id in ctx.rng.sample(candidates, min(self.count, len(candidates))):
-            self.frozen.append(account_id)  # before the call: a freeze that timed out may still be applied
             control(ctx, "POST", f"{base}/admin/accounts/{account_id}/freeze", admin=True)
+            self.frozen.append(account_id)  # as we go: a failure half-way still unfreezes these
             self.frozen_at[account_id] = time.time()
 
     def _heal(self, ctx: FaultContext) -> None:

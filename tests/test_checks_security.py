@@ -281,6 +281,14 @@ def test_frozen_account_after_unfreeze_is_fine() -> None:
     assert judge_frozen(run).passed
 
 
+def test_a_freeze_that_froze_nothing_does_not_pass() -> None:
+    run = people()
+    run.events.append({"ts": T0 + 5, "kind": "fault_start", "name": "freeze-accounts", "target": "wallet",
+                       "details": {"fault": "freeze", "count": 3, "accounts": [], "frozen_at": {}}})
+    assert rules(frozen_accounts.check(run.history, run.final(), run.ctx())) == {"freeze_froze_nothing"}
+    assert frozen_accounts.check(people().history, people().final(), people().ctx()).passed  # no freeze: fine
+
+
 # --- honest_refusals --------------------------------------------------------------------------------------
 def test_refusal_with_its_own_effect() -> None:
     run = healthy_run()

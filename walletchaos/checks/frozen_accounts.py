@@ -13,6 +13,8 @@ Rules:
 - acknowledged_while_frozen (client view): a deposit/withdrawal/transfer touching a frozen account,
   invoked and answered inside its window, answered ok or 202 — unless its idempotency key was first sent
   before the freeze (then it replays an earlier outcome).
+- freeze_froze_nothing: a freeze fault ran but found no account to freeze (e.g. it started before any
+  user had registered): the run cannot judge what it claims to, so it does not pass.
 - wrong_refusal: such an op refused with a code that neither is ACCOUNT_FROZEN (403) nor can come
   before the account's state is looked at (bad request, session, PIN, key; see catalog.PRECEDES_FREEZE),
   nor is an infrastructure code the scenario allows in that phase.
@@ -81,6 +83,10 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
     frozen = freeze_windows(ctx.events)
     skew = ctx.clock_skew_s
     if not frozen:
+        empty = [e for e in ctx.events if e["kind"] == "fault_start"
+                 and (e.get("details") or {}).get("fault") == FREEZE_FAULT]
+        for e in empty:  # a freeze that froze nothing cannot show what this invariant judges
+            found.add("freeze_froze_nothing", fault=e["name"], ts=e["ts"], details=e.get("details"))
         return found.result(NAME, "no account was frozen in this run", {"frozen_accounts": 0})
 
     untimed = 0

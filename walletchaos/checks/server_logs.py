@@ -68,7 +68,8 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
     target_rx = {t: _rx(p) for t, p in ALLOWED_DURING_FAULT.items()}
 
     by_phase: dict[str, dict[str, int]] = {}
-    shown: dict[str, list[str]] = {}  # phase → "service:line LEVEL text", the first SHOWN_LINES in all
+    # phase → distinct "service LEVEL text" → [count, first line]; at most SHOWN_LINES distinct in all
+    shown: dict[str, dict[str, list[Any]]] = {}
     n_shown = 0
     explained = 0
     for rec in logs.get("lines", ()):
@@ -83,8 +84,11 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
             phase = names[bisect.bisect_right(starts, ts) - 1]
         counts = by_phase.setdefault(phase, {})
         counts[rec["service"]] = counts.get(rec["service"], 0) + 1
-        if n_shown < SHOWN_LINES:
-            shown.setdefault(phase, []).append(f"{rec['service']}.log:{rec.get('line')} {rec.get('level')} {text}")
+        entry = shown.setdefault(phase, {}).get(f"{rec['service']} {rec.get('level')} {text}")
+        if entry is not None:
+            entry[0] += 1
+        elif n_shown < SHOWN_LINES:
+            shown[phase][f"{rec['service']} {rec.get('level')} {text}"] = [1, f"{rec['service']}.log:{rec.get('line')}"]
             n_shown += 1
         ev = {"service": rec["service"], "line": rec.get("line"), "ts": ts, "phase": phase,
               "level": rec.get("level"), "text": text}
@@ -104,6 +108,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
         found.add("unexplained_error", **ev, during_faults=active)
     n = len(logs.get("lines", ()))
     stats = {"lines": n, "explained": explained, "by_phase": by_phase, "files": logs.get("files", {}),
-             "lines_by_phase": shown}
+             "lines_by_phase": {phase: [f"{key} (×{n}, first at {where})" for key, (n, where) in lines.items()]
+                                for phase, lines in shown.items() if lines}}
     return found.result(NAME, f"{n} ERROR-level server log lines, all explained by a fault or the scenario"
                         if n else "no ERROR-level server log lines", stats)

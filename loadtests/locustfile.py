@@ -3,7 +3,7 @@
 Standalone:  locust -f loadtests/locustfile.py --host http://127.0.0.1:8080 [--headless -u 5 -r 5 -t 30s]
 Harness:     walletchaos.load.run_locust(...) sets the env vars below.
 
-Env: WALLETCHAOS_MIX (default | peak | brute_force | intruder | readonly), WALLETCHAOS_SEED (int),
+Env: WALLETCHAOS_MIX (default | busy | peak | brute_force | intruder | readonly), WALLETCHAOS_SEED (int),
 WALLETCHAOS_HISTORY_DIR (./history; each process writes history-<worker-id>.jsonl),
 WALLETCHAOS_CLIENT_TIMEOUT_S (10), WALLETCHAOS_THINK_S ("lo,hi" seconds, overrides the mix),
 WALLETCHAOS_STAGES (JSON [{"at": s, "users": n, "spawn_rate": r|null}], with WALLETCHAOS_USERS,

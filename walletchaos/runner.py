@@ -20,8 +20,8 @@ import orjson
 import yaml
 from rich.console import Console
 
-from walletchaos.checks.base import CheckContext
-from walletchaos.checks.credentials import DEFAULT_LOCKOUT_S, LOCKOUT_ENV
+from walletchaos.checks.base import DEFAULT_LOCKOUT_S, CheckContext
+from walletchaos.checks.credentials import LOCKOUT_ENV
 from walletchaos.events import EventLog
 from walletchaos.faults import FaultContext, Nemesis, clear_stale
 from walletchaos.history import annotate_phases, merge_histories, read_events, read_history

@@ -26,12 +26,11 @@ from typing import Any
 from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.catalog import INFRA_CODES
 from walletchaos.checks.index import RunIndex, get_index
-from walletchaos.checks.owners import Owners, debited_account
+from walletchaos.checks.owners import EFFECT_STATUSES, Owners, debited_account
 from walletchaos.history import TAG_BAD_TOKEN, TAG_INTRUSION, TAG_KEY_REPLAY, WRITE_KINDS
 
 NAME = "authorization"
 ATTACK_TAGS = (TAG_INTRUSION, TAG_KEY_REPLAY, TAG_BAD_TOKEN)
-EFFECT_STATUSES = frozenset({"succeeded", "pending"})  # money moved, or held
 
 
 def expected_code(op: Mapping[str, Any]) -> str:

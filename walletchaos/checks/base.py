@@ -15,6 +15,7 @@ from walletchaos.checks.catalog import CLIENT_ERROR_CODES
 from walletchaos.history import FaultWindow, fault_windows
 
 DEFAULT_MAX_COUNTEREXAMPLES = 20
+DEFAULT_LOCKOUT_S = 300.0  # the mock wallet's WALLET_LOCKOUT_S default; scenarios may shorten it
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class CheckContext:
     # security invariants: how long a lockout lasts at least (credentials), regexes of server ERROR lines
     # the scenario expects during its faults (server_logs), and the clock skew tolerated between server
     # timestamps and the client's invoke/complete times (one machine or synced clocks, BRIEF interface 1)
-    lockout_s: float = 300.0
+    lockout_s: float = DEFAULT_LOCKOUT_S
     logs_allowed: Sequence[str] = ()
     clock_skew_s: float = 0.05
 

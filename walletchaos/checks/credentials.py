@@ -32,15 +32,13 @@ from typing import Any
 
 from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.index import RunIndex, get_index
-from walletchaos.checks.owners import Owners
+from walletchaos.checks.owners import EFFECT_STATUSES, Owners
 from walletchaos.history import TAG_BRUTE_FORCE, TAG_RELOGIN, TAG_RETRY, WRONG_PIN_TAGS
 
 NAME = "credentials"
 LOCKOUT_ENV = "WALLET_LOCKOUT_S"
-DEFAULT_LOCKOUT_S = 300.0
 MAX_FAILURES = 5  # CONTRACT.md: 5 consecutive failed logins or PIN attempts
 PIN_KINDS = ("withdrawal", "transfer")
-EFFECT_STATUSES = frozenset({"succeeded", "pending"})
 
 # attempt classes
 FAIL, LOCKED, SUCCESS, RESET, IGNORE = "fail", "locked", "success", "reset", "ignore"

@@ -31,12 +31,11 @@ from typing import Any
 from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.catalog import INFRA_CODES, PRECEDES_FREEZE
 from walletchaos.checks.index import RunIndex, get_index
-from walletchaos.checks.owners import created_ts, money_accounts, txn_accounts
+from walletchaos.checks.owners import EFFECT_STATUSES, created_ts, money_accounts, txn_accounts
 from walletchaos.history import WRITE_KINDS
 
 NAME = "frozen_accounts"
 FREEZE_FAULT = "freeze"
-EFFECT_STATUSES = frozenset({"succeeded", "pending"})
 
 
 def freeze_windows(events: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[float, float]]]:

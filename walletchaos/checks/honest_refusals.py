@@ -22,11 +22,10 @@ from typing import Any
 from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.catalog import DEFINITE_REFUSALS
 from walletchaos.checks.index import RunIndex, get_index
-from walletchaos.checks.owners import Owners, created_ts
+from walletchaos.checks.owners import EFFECT_STATUSES, Owners, created_ts
 from walletchaos.history import WRITE_KINDS
 
 NAME = "honest_refusals"
-EFFECT_STATUSES = frozenset({"succeeded", "pending"})
 
 
 def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: CheckContext, *,

@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 Op = dict[str, Any]
+# transaction statuses that moved money (succeeded) or hold it (pending withdrawal): an effect
+EFFECT_STATUSES = frozenset({"succeeded", "pending"})
 
 
 def created_ts(txn: Mapping[str, Any]) -> float | None:

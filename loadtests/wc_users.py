@@ -21,6 +21,7 @@ import gevent
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
+from walletchaos.checks.credentials import MAX_FAILURES as MAX_LOGIN_FAILURES  # the contract's 5
 from walletchaos.client import Call, WalletApi
 from wc_support import (CONFIG, REGISTRY, FastHttpTransport, Known, history_sink, next_user_index, user_rng,
                         worker_id, worker_index)
@@ -30,7 +31,6 @@ MAX_RETRIES_PER_KEY = 3
 # A client re-sends a write it got no definite answer for (unknown outcome, retryable problem) on its
 # own, as payment apps do: after ~1 s, then ~2 s, then ~4 s (±25 %, from the user's rng), same key.
 RETRY_BACKOFF_S = (1.0, 2.0, 4.0)
-MAX_LOGIN_FAILURES = 5  # CONTRACT.md: 5 consecutive failed logins lock the account
 
 
 class WalletUserBase(FastHttpUser):

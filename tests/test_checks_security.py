@@ -396,6 +396,8 @@ def test_server_logs_explained_during_fault_unexplained_outside() -> None:
 def test_server_logs_absent_is_not_judged(tmp_path) -> None:
     run = healthy_run()
     assert server_logs.check(run.history, run.final(), run.ctx()).passed
+    no_files = server_logs.check(run.history, run.final(server_logs=read_server_logs(tmp_path)), run.ctx())
+    assert no_files.passed and no_files.stats["judged"] is False
     (tmp_path / "postgres.log").write_text(PG_LOG)
     read = read_server_logs(tmp_path)
     assert read["files"] == {"wallet": None, "gateway": None, "postgres": 4} and len(read["lines"]) == 3

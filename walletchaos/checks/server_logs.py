@@ -54,7 +54,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
           index: Any = None) -> CheckResult:
     found = Findings(ctx.max_counterexamples)
     logs = final.get("server_logs")
-    if not logs:
+    if not logs or not any(n is not None for n in (logs.get("files") or {"?": 0}).values()):
         return found.result(NAME, "no service logs in this run's final state: nothing to judge",
                             {"lines": 0, "judged": False})
     phases = sorted((e["ts"], e["name"]) for e in ctx.events if e["kind"] == "phase")

@@ -71,7 +71,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
     # phase → distinct "service LEVEL text" → [count, first line]; at most SHOWN_LINES distinct in all
     shown: dict[str, dict[str, list[Any]]] = {}
     n_shown = 0
-    explained = 0
+    explained = outside_load = 0
     for rec in logs.get("lines", ()):
         ts, text = rec.get("ts"), rec.get("text", "")
         if ts is None or not phases:
@@ -99,6 +99,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
             found.add("never_expected", **ev)
             continue
         if phase in ("startup", "teardown"):
+            outside_load += 1
             continue
         active = [t for s, e, t in windows if ts is not None and s <= ts <= e]
         if active and (any_fault_rx.search(text) or any(
@@ -107,8 +108,9 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
             continue
         found.add("unexplained_error", **ev, during_faults=active)
     n = len(logs.get("lines", ()))
-    stats = {"lines": n, "explained": explained, "by_phase": by_phase, "files": logs.get("files", {}),
+    stats = {"lines": n, "explained": explained, "startup_or_teardown": outside_load, "by_phase": by_phase, "files": logs.get("files", {}),
              "lines_by_phase": {phase: [f"{key} (×{n}, first at {where})" for key, (n, where) in lines.items()]
                                 for phase, lines in shown.items() if lines}}
-    return found.result(NAME, f"{n} ERROR-level server log lines, all explained by a fault or the scenario"
-                        if n else "no ERROR-level server log lines", stats)
+    return found.result(NAME, f"{n} ERROR-level server log lines: {explained} explained by a fault or the "
+                        f"scenario, {outside_load} at startup/teardown" if n else "no ERROR-level server log lines",
+                        stats)

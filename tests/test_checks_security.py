@@ -401,3 +401,30 @@ def test_server_logs_absent_is_not_judged(tmp_path) -> None:
     (tmp_path / "postgres.log").write_text(PG_LOG)
     read = read_server_logs(tmp_path)
     assert read["files"] == {"wallet": None, "gateway": None, "postgres": 4} and len(read["lines"]) == 3
+
+
+# --- the client records what these invariants judge ------------------------------------------------------
+def test_client_records_retry_after_owner_and_target() -> None:
+    import httpx
+
+    from walletchaos.client import HttpxTransport, WalletApi
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/users":
+            return httpx.Response(201, json={"user_id": "u-1", "account_id": "acc-1"})
+        return httpx.Response(429, headers={"Retry-After": "2", "Content-Type": "application/problem+json"},
+                              json={"type": "t", "title": "t", "status": 429, "detail": "d", "code": "RATE_LIMITED",
+                                    "request_id": "r", "retryable": True})
+
+    ops: list[dict[str, Any]] = []
+
+    class Sink:
+        def write(self, op: dict[str, Any]) -> None:
+            ops.append(op)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://wallet.test")
+    api = WalletApi(HttpxTransport(client), Sink(), worker="w", user="u1")
+    api.register("alice", "pw", "123456")
+    api.balance("acc-2", tag="intrusion", target_owner="bob")
+    assert ops[0]["owner_user"] == "alice" and ops[0]["retry_after"] is None
+    assert ops[1]["retry_after"] == "2" and ops[1]["owner_user"] == "alice" and ops[1]["target_owner"] == "bob"

@@ -64,49 +64,53 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
           index: RunIndex | None = None) -> CheckResult:
     ix = get_index(history, final, ctx, index)
     export = final["export"]
-    owners = Owners(history, export)
+    owners = Owners(ix.ops(("register",), ("ok",)), export)
     found = Findings(ctx.max_counterexamples)
     by_id = ix.export.by_id
     attacks: dict[str, int] = {}
     refused = 0
-    reads = 0
+    reads = 0  # ok reads judged (balance, history, lookup)
 
-    # --- client view: reads served, writes acknowledged, attacks answered
-    for op in history:
-        tag = op.get("tag")
-        if tag in ATTACK_TAGS:
-            kind = attack_kind(op)
-            attacks[kind] = attacks.get(kind, 0) + 1
-            if op["outcome"] == "ok":
-                found.add("attack_not_refused", **_ev(op, owners), expected=expected_code(op),
-                          served_txn_id=op.get("txn_id"))
-            elif op.get("status") is not None and op["outcome"] == "fail":
-                code = op.get("code")
-                if code == expected_code(op):
-                    refused += 1
-                elif not (code in INFRA_CODES and ctx.phase_allows(code, op)):
-                    found.add("attack_not_refused", **_ev(op, owners), expected=expected_code(op))
-        if op["outcome"] != "ok":
+    # --- attacks: answered with the contract's refusal
+    for op in ix.tagged:
+        if op.get("tag") not in ATTACK_TAGS:
+            continue
+        kind = attack_kind(op)
+        attacks[kind] = attacks.get(kind, 0) + 1
+        if op["outcome"] == "ok":
+            found.add("attack_not_refused", **_ev(op, owners), expected=expected_code(op),
+                      served_txn_id=op.get("txn_id"))
+        elif op.get("status") is not None and op["outcome"] == "fail":
+            code = op.get("code")
+            if code == expected_code(op):
+                refused += 1
+            elif not (code in INFRA_CODES and ctx.phase_allows(code, op)):
+                found.add("attack_not_refused", **_ev(op, owners), expected=expected_code(op))
+
+    # --- client view of everyone else: reads served and writes acknowledged (attacks reported above).
+    # The hot loop of this checker (every ok op): locals only, the actor inlined (Owners.actor).
+    account_user, registered = owners.account_user, owners.registered
+    attack_tags = ATTACK_TAGS
+    for op in ix.ops(("balance", "history", "lookup", *WRITE_KINDS), ("ok",)):
+        actor = op.get("owner_user") or registered.get((op.get("worker", ""), op.get("user", "")))
+        if actor is None or op.get("tag") in attack_tags:
             continue
         kind = op["kind"]
-        actor = owners.actor(op)
-        if actor is None:
-            continue
-        args = op.get("args") or {}
-        if kind in ("balance", "history"):
+        args = op["args"]
+        if kind == "balance" or kind == "history":
             reads += 1
-            owner = owners.account_user.get(args.get("account_id"))
-            if owner is not None and owner != actor and tag not in ATTACK_TAGS:  # attacks reported above
+            owner = account_user.get(args.get("account_id"))
+            if owner is not None and owner != actor:
                 found.add("foreign_account_read", **_ev(op, owners), account_owner=owner)
         elif kind == "lookup":
             reads += 1
             txn = by_id.get(op.get("txn_id") or args.get("transaction_id"))
-            if txn is not None and not owners.may_see(actor, txn) and tag not in ATTACK_TAGS:
+            if txn is not None and not owners.may_see(actor, txn):
                 found.add("foreign_transaction_read", **_ev(op, owners), txn_id=txn["transaction_id"],
                           txn_owner=owners.txn_user(txn))
-        elif kind in WRITE_KINDS and tag not in ATTACK_TAGS:
+        else:
             src = debited_account(kind, args)
-            owner = owners.account_user.get(src) if src else None
+            owner = account_user.get(src) if src else None
             if owner is not None and owner != actor:
                 found.add("foreign_account_debit", **_ev(op, owners), account_id=src, account_owner=owner,
                           txn_id=op.get("txn_id"))
@@ -129,7 +133,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
                       idempotency_key=t.get("idempotency_key"), created_at=t.get("created_at"))
 
     # --- a replayed idempotency key applied nothing for the intruder
-    replays = [op for op in history if op.get("tag") == TAG_KEY_REPLAY and op["kind"] in WRITE_KINDS]
+    replays = [op for op in ix.tagged if op.get("tag") == TAG_KEY_REPLAY and op["kind"] in WRITE_KINDS]
     if replays:
         by_key: dict[str, list[dict[str, Any]]] = {}
         for t in ix.export.transactions:

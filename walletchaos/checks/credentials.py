@@ -134,15 +134,14 @@ def _judge(attempts: list[dict[str, Any]], classify: Callable[[Mapping[str, Any]
 def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: CheckContext, *,
           index: RunIndex | None = None) -> CheckResult:
     ix = get_index(history, final, ctx, index)
-    owners = Owners(history, final["export"])
+    owners = Owners(ix.ops(("register",), ("ok",)), final["export"])
     found = Findings(ctx.max_counterexamples)
     logins: dict[str, list[dict[str, Any]]] = {}
     pins: dict[str, list[dict[str, Any]]] = {}
-    seen_keys: set[str] = set()
     guesses = {"password_guess": 0, "pin_guess": 0, "relogin": 0}
     wrong_pin_ops: list[dict[str, Any]] = []
-    for op in history:  # history order = invoke order: a key's first op is its first attempt
-        kind, tag = op["kind"], op.get("tag")
+    for op in ix.tagged:
+        tag = op.get("tag")
         if tag == TAG_BRUTE_FORCE:
             guesses["password_guess"] += 1
         elif tag == TAG_RELOGIN:
@@ -150,18 +149,21 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
         elif tag in WRONG_PIN_TAGS:
             guesses["pin_guess"] += 1
             wrong_pin_ops.append(op)
-        if kind == "login":
-            name = (op.get("args") or {}).get("username")
-            if name:
-                logins.setdefault(name, []).append(op)
-        elif kind in PIN_KINDS:
-            key = op.get("idempotency_key")
-            replay = tag == TAG_RETRY or (key is not None and key in seen_keys)
-            if key is not None:
-                seen_keys.add(key)
-            actor = owners.actor(op)
-            if not replay and actor is not None:
-                pins.setdefault(actor, []).append(op)
+    for op in ix.ops(("login",)):
+        name = (op.get("args") or {}).get("username")
+        if name:
+            logins.setdefault(name, []).append(op)
+    first_invoke: dict[str, float] = {}  # key → invoke time of its first attempt
+    for op in ix.ops(PIN_KINDS):
+        key = op.get("idempotency_key")
+        if key is not None and op["invoke_ts"] < first_invoke.get(key, float("inf")):
+            first_invoke[key] = op["invoke_ts"]
+    for op in ix.ops(PIN_KINDS):
+        key = op.get("idempotency_key")
+        replay = op.get("tag") == TAG_RETRY or (key is not None and op["invoke_ts"] > first_invoke[key])
+        actor = owners.actor(op)
+        if not replay and actor is not None:
+            pins.setdefault(actor, []).append(op)
 
     windows = {"login": 0, "pin": 0}
     for user, ops in logins.items():

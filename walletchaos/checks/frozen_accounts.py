@@ -110,13 +110,15 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
                           frozen_from=window[0], frozen_until=window[1],
                           idempotency_key=t.get("idempotency_key"))
 
-    first_sent: dict[str, float] = {}
-    ops_in_window = frozen_answers = 0
-    for op in history:  # invoke order
+    first_sent: dict[str, float] = {}  # key → invoke time of its first attempt
+    for op in ix.ops(WRITE_KINDS):
         key = op.get("idempotency_key")
-        if key is not None:
-            first_sent.setdefault(key, op["invoke_ts"])
-        if op["kind"] not in WRITE_KINDS or op.get("status") is None:
+        if key is not None and op["invoke_ts"] < first_sent.get(key, float("inf")):
+            first_sent[key] = op["invoke_ts"]
+    ops_in_window = frozen_answers = 0
+    for op in ix.ops(WRITE_KINDS):
+        key = op.get("idempotency_key")
+        if op.get("status") is None:
             continue
         t0, t1 = op["invoke_ts"], op.get("complete_ts") or op["invoke_ts"]
         for acct in money_accounts(op["kind"], op.get("args") or {}):

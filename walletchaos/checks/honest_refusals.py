@@ -48,7 +48,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
         if effects:
             suspects.append((op, effects))
     if suspects:
-        owners = Owners(history, final["export"])
+        owners = Owners(ix.ops(("register",), ("ok",)), final["export"])
         keys = {op["idempotency_key"] for op, _ in suspects}
         attempts: dict[str, list[dict[str, Any]]] = {}
         for op in ix.ops(WRITE_KINDS):

@@ -174,6 +174,8 @@ class RunIndex:
         ack_mismatch: list[tuple[Op, Txn | None]] = []
         refused: list[tuple[Op, int | None]] = []
         refused_append = refused.append
+        tagged: list[Op] = []  # ops with a `tag` (deliberate mistakes and attacks), history order
+        append_tagged = tagged.append
         keys_before: set[str] = set()  # idempotency keys sent before the last fault ended
         acked = reads = 0
         negative_reads: list[Op] = []
@@ -190,6 +192,8 @@ class RunIndex:
 
         for op in history:
             kind, outcome = op["kind"], op["outcome"]
+            if op.get("tag") is not None:
+                append_tagged(op)
             try:
                 groups[kind][outcome].append(op)
             except KeyError:  # outside the format: keep it, a checker may still ask for it
@@ -282,6 +286,7 @@ class RunIndex:
         self.possible = high              # kind → Σ amount of keys acknowledged or unknown-resolved-succeeded
         self.issued = issued              # per export txn: 0 = its key was never sent by any client
         self.refused_writes = refused     # (fail write, position of its key's most-applied txn or None)
+        self.tagged = tagged
 
     def _resolved_status(self, op: Op, txn: Txn | None) -> str:
         """An unknown write's resolution: the stored one, else what resolve_unknowns would say."""

@@ -10,7 +10,7 @@ Server timestamps of a transaction: `created_ts` (epoch seconds, BRIEF interface
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,8 @@ def created_ts(txn: Mapping[str, Any]) -> float | None:
 
 
 class Owners:
-    def __init__(self, history: Sequence[Op], export: Mapping[str, Any]) -> None:
+    def __init__(self, history: Iterable[Op], export: Mapping[str, Any]) -> None:
+        """`history`: at least the ok register ops (e.g. RunIndex.ops(("register",), ("ok",)))."""
         self.account_user: dict[str, str] = {}      # account_id → username of its owner
         self.user_id: dict[str, str] = {}           # username → user_id
         self.username_of_id: dict[str, str] = {}    # user_id → username

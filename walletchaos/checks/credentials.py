@@ -82,6 +82,7 @@ class _Lockout:
     episode_start: float | None = None          # answer time of the first lock evidence of the episode
     fails_in_episode: int = 0
     windows: int = 0
+    locked_answers: int = 0
 
     def _evidence(self, ts: float) -> None:
         self.evidence_ts = max(self.evidence_ts, ts)
@@ -93,6 +94,8 @@ class _Lockout:
         if self.window is not None and inv >= self.window[0] and done <= self.window[1]:
             if cls in (FAIL, SUCCESS):
                 report("not_locked", op, window=self.window)
+            elif cls == LOCKED:
+                self.locked_answers += 1
             return
         if inv < self.evidence_ts <= done:
             return  # in flight across the lock: the wallet may have counted it on either side
@@ -106,6 +109,7 @@ class _Lockout:
                 self._evidence(done)
                 self.streak = []
         elif cls == LOCKED:
+            self.locked_answers += 1
             if (op.get("tag") == TAG_RELOGIN and self.episode_start is not None and self.fails_in_episode == 0
                     and inv > self.episode_start + self.lockout_s + self.skew):
                 report("still_locked_after_window", op, locked_since=self.episode_start,
@@ -166,10 +170,12 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
             pins.setdefault(actor, []).append(op)
 
     windows = {"login": 0, "pin": 0}
-    for user, ops in logins.items():
-        windows["login"] += _judge(ops, classify_login, "login", ctx, found, owners, user).windows
-    for user, ops in pins.items():
-        windows["pin"] += _judge(ops, classify_pin, "pin", ctx, found, owners, user).windows
+    locked = {"login": 0, "pin": 0}
+    for what, per_user, classify in (("login", logins, classify_login), ("pin", pins, classify_pin)):
+        for user, ops in per_user.items():
+            model = _judge(ops, classify, what, ctx, found, owners, user)
+            windows[what] += model.windows
+            locked[what] += model.locked_answers
 
     by_key = ix.export.by_key
     txns = ix.export.transactions
@@ -190,6 +196,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
 
     return found.result(
         NAME, f"{guesses['password_guess']} password and {guesses['pin_guess']} PIN guesses: lockouts held "
-              f"({windows['login']} login / {windows['pin']} PIN lock windows predicted), no wrong PIN paid",
-        {"attempts": guesses, "lock_windows": windows, "lockout_s": ctx.lockout_s,
+              f"({locked['login']} login / {locked['pin']} PIN attempts answered ACCOUNT_LOCKED; "
+              f"{windows['login'] + windows['pin']} lock windows predicted), no wrong PIN paid",
+        {"attempts": guesses, "locked_answers": locked, "lock_windows": windows, "lockout_s": ctx.lockout_s,
          "users_with_logins": len(logins), "users_with_pin_attempts": len(pins)})

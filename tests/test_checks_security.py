@@ -156,6 +156,7 @@ def test_credentials_lockout_after_five_failures_passes() -> None:
     result = credentials.check(run.history, run.final(), run.ctx(lockout_s=3.0))
     assert result.passed, result.counterexamples
     assert result.stats["attempts"]["password_guess"] == 9
+    assert result.stats["locked_answers"] == {"login": 5, "pin": 0}
 
 
 def test_credentials_no_lockout_fails_on_the_sixth_attempt() -> None:

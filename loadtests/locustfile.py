@@ -3,7 +3,7 @@
 Standalone:  locust -f loadtests/locustfile.py --host http://127.0.0.1:8080 [--headless -u 5 -r 5 -t 30s]
 Harness:     walletchaos.load.run_locust(...) sets the env vars below.
 
-Env: WALLETCHAOS_MIX (default | peak | brute_force | intruder | readonly), WALLETCHAOS_SEED (int),
+Env: WALLETCHAOS_MIX (default | busy | peak | brute_force | intruder | readonly), WALLETCHAOS_SEED (int),
 WALLETCHAOS_HISTORY_DIR (./history; each process writes history-<worker-id>.jsonl),
 WALLETCHAOS_CLIENT_TIMEOUT_S (10), WALLETCHAOS_THINK_S ("lo,hi" seconds, overrides the mix),
 WALLETCHAOS_STAGES (JSON [{"at": s, "users": n, "spawn_rate": r|null}], with WALLETCHAOS_USERS,
@@ -28,7 +28,7 @@ import wc_users  # noqa: E402
 
 MIX = wc_support.CONFIG.mix
 
-if MIX == "default":
+if MIX in ("default", "busy"):  # busy: the same customer with a short think time (wc_support.THINK_BUSY)
     class WalletUser(wc_users.WalletBehaviour):
         abstract = False
 elif MIX == "peak":
@@ -40,20 +40,21 @@ elif MIX == "readonly":
 elif MIX == "brute_force":
     class WalletUser(wc_users.WalletBehaviour):  # type: ignore[no-redef]
         abstract = False
-        weight = 3
+        weight = 1
 
     class BruteForceUser(wc_users.BruteForceBehaviour):
         abstract = False
         weight = 1
-        think_s = (0.05, 0.3)  # attackers hammer
+        think_s = (0.01, 0.05)  # attackers hammer: >= 100 guesses of each kind in a short run
 elif MIX == "intruder":
     class WalletUser(wc_users.WalletBehaviour):  # type: ignore[no-redef]
         abstract = False
-        weight = 2
+        weight = 1  # 1 victim to 2 intruders
 
     class IntruderUser(wc_users.IntruderBehaviour):
         abstract = False
-        weight = 1
+        weight = 2
+        think_s = (0.01, 0.05)  # intruders hammer: >= 100 attempts of each attack kind in a short run
 
 
 _STAGES = os.environ.get("WALLETCHAOS_STAGES")

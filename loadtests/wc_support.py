@@ -18,9 +18,10 @@ from typing import Any
 from walletchaos.client import RawResponse, client_timeout_s
 from walletchaos.history import HistoryWriter
 
-MIXES = ("default", "peak", "brute_force", "intruder", "readonly")
+MIXES = ("default", "busy", "peak", "brute_force", "intruder", "readonly")
 THINK_DEFAULT = (0.5, 2.0)
 THINK_PEAK = (0.0, 0.1)
+THINK_BUSY = (0.05, 0.25)  # the ordinary customer, hurried: many ops per run (account-freeze)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Config:
         mix = os.environ.get("WALLETCHAOS_MIX", "default")
         if mix not in MIXES:
             raise SystemExit(f"WALLETCHAOS_MIX={mix!r} is not a known mix; choose one of {', '.join(MIXES)}")
-        think = THINK_PEAK if mix == "peak" else THINK_DEFAULT
+        think = THINK_PEAK if mix == "peak" else THINK_BUSY if mix == "busy" else THINK_DEFAULT
         raw = os.environ.get("WALLETCHAOS_THINK_S")  # "lo,hi" seconds, overrides the mix's think time
         if raw:
             lo, hi = (float(x) for x in raw.split(","))
@@ -162,6 +163,10 @@ class Registry:
         r = rng.random()
         others = [k for k in self.accounts if k.account_id != not_account]
         return others[int(r * len(others))] if others else None
+
+    def owner_of(self, account_id: str) -> str | None:
+        """Username of a known account (the victim named in an attack op's `target_owner`)."""
+        return next((k.username for k in self.accounts if k.account_id == account_id), None)
 
     def other_txn(self, rng: random.Random, not_account: str | None) -> tuple[str | None, str, str] | None:
         """(txn_id, idempotency_key, account_id) of a txn made by someone else."""

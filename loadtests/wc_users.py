@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import zlib
 from collections import deque
 from typing import Any
 
@@ -21,9 +22,10 @@ from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
 from walletchaos.adapters import wrap_transport  # the target's adapter ($WALLETCHAOS_ADAPTER)
+from walletchaos.checks.credentials import MAX_FAILURES as MAX_LOGIN_FAILURES  # the contract's 5
 from walletchaos.client import Call, WalletApi
-from wc_support import (CONFIG, REGISTRY, FastHttpTransport, history_sink, next_user_index, user_rng, worker_id,
-                        worker_index)
+from wc_support import (CONFIG, REGISTRY, FastHttpTransport, Known, history_sink, next_user_index, user_rng,
+                        worker_id, worker_index)
 
 INITIAL_DEPOSIT = 100_000  # minor units: 1000.00 CNY
 MAX_RETRIES_PER_KEY = 3
@@ -42,6 +44,7 @@ class WalletUserBase(FastHttpUser):
     think_s: tuple[float, float] = CONFIG.think_s
     # weighted actions of the steady state, name → weight (method `do_<name>`)
     actions: dict[str, int] = {}
+    public = True  # published as a transfer target / victim, with its transactions (attackers: False)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -100,7 +103,8 @@ class WalletUserBase(FastHttpUser):
 
     def on_ready(self, username: str, account_id: str) -> None:
         """Publish a set-up customer as a transfer target (and a victim for attackers)."""
-        REGISTRY.add(username, account_id)
+        if self.public:
+            REGISTRY.add(username, account_id)
 
     # -- steady state -----------------------------------------------------------------------------------
     def act(self) -> None:
@@ -123,7 +127,8 @@ class WalletUserBase(FastHttpUser):
                 self.known_balance += amt
             elif op["args"].get("account_id", op["args"].get("from_account_id")) == (self.api and self.api.account_id):
                 self.known_balance -= amt
-            REGISTRY.txns.append((op["txn_id"], key, op["account_id"]))
+            if self.public:
+                REGISTRY.txns.append((op["txn_id"], key, op["account_id"]))
             return
         retryable = op["outcome"] == "unknown" or bool((op["problem"] or {}).get("retryable"))
         if retryable and self.retries.get(key, 0) < MAX_RETRIES_PER_KEY and op.get("tag") in (None, "retry"):
@@ -259,13 +264,28 @@ class ReadOnlyBehaviour(WalletBehaviour):
 
 class BruteForceBehaviour(WalletUserBase):
     """An attacker: guesses passwords of real users (→ INVALID_CREDENTIALS, then ACCOUNT_LOCKED) and,
-    with a session of its own standing in for a stolen one, guesses payment PINs (→ INVALID_PIN)."""
+    with a session of its own standing in for a stolen one, guesses payment PINs (→ INVALID_PIN, then
+    ACCOUNT_LOCKED). Now and then it locks its OWN sign-in (5 wrong passwords in a row) and then signs in
+    with the right password until that works again: the lockout must end (tag `relogin`)."""
 
     abstract = True
-    actions = {"password_guess": 7, "pin_guess": 3}
+    actions = {"password_guess": 5, "pin_guess": 4, "self_lockout": 1}
+    RELOGIN_EVERY_S = (0.5, 1.0)  # while locked out, the owner tries again this often
 
-    def on_ready(self, username: str, account_id: str) -> None:
-        pass  # an attacker is nobody's transfer target or victim
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.lockout_fails = 0                 # wrong passwords sent in the current self-lockout
+        self.relogin_due: float | None = None  # set once locked out: when to try the right password
+
+    public = False  # an attacker is nobody's transfer target or victim
+
+    def act(self) -> None:
+        if 0 < self.lockout_fails < MAX_LOGIN_FAILURES:
+            self.do_self_lockout()  # five in a row, nothing in between
+        elif self.relogin_due is not None and time.time() >= self.relogin_due:
+            self.do_relogin()
+        else:
+            super().act()
 
     def do_password_guess(self) -> None:
         assert self.api is not None
@@ -283,63 +303,105 @@ class BruteForceBehaviour(WalletUserBase):
             guess = f"{(int(guess) + 1) % 10**6:06d}"
         self.after_any(self.api.withdrawal(100, guess, tag="pin_guess"))
 
+    def do_self_lockout(self) -> None:
+        """One wrong password for the attacker's own name; the fifth (or an ACCOUNT_LOCKED) locks it."""
+        assert self.api is not None
+        if self.relogin_due is not None:  # already locked out: wait for the relogin
+            self.do_pin_guess()
+            return
+        call = self.api.login(self.api.username or "", f"wrong-{self.rng.getrandbits(32):08x}", tag="brute_force")
+        self.lockout_fails += 1
+        if call.op["code"] == "ACCOUNT_LOCKED" or self.lockout_fails >= MAX_LOGIN_FAILURES:
+            self.lockout_fails = 0
+            self.relogin_due = time.time() + self.rng.uniform(*self.RELOGIN_EVERY_S)
+
+    def do_relogin(self) -> None:
+        """The right password after a lockout: ACCOUNT_LOCKED until the lock runs out, then ok."""
+        assert self.api is not None
+        call = self.api.login(self.api.username or "", self.password, tag="relogin")
+        self.relogin_due = None if call.ok else time.time() + self.rng.uniform(*self.RELOGIN_EVERY_S)
+
 
 class IntruderBehaviour(WalletUserBase):
-    """A logged-in customer who tries other users' accounts and transactions, and forged tokens.
-    Every such op is tagged `intrusion` / `bad_token`: it must fail (404 / 401), never succeed."""
+    """A logged-in customer who tries other users' accounts, transactions and idempotency keys, and forged
+    tokens. Every such op is tagged `intrusion` / `key_replay` / `bad_token` and names its victim
+    (`target_owner`): it must fail (404 / 401), never succeed, never move money."""
 
     abstract = True
-    actions = {"foreign_balance": 3, "foreign_history": 2, "foreign_lookup": 1, "foreign_txn": 1,
-               "foreign_transfer": 2, "foreign_withdrawal": 1, "bad_token": 2, "own_balance": 1}
+    # roughly equal numbers of reads, writes, forged tokens and key replays (a replay is two ops)
+    actions = {"foreign_balance": 2, "foreign_history": 1, "foreign_lookup": 1, "foreign_txn": 1,
+               "foreign_transfer": 3, "foreign_withdrawal": 2, "bad_token": 5, "key_replay": 5, "own_balance": 1}
 
-    def on_ready(self, username: str, account_id: str) -> None:
-        pass
+    public = False
 
-    def _victim(self) -> str | None:
+    def _victim(self) -> Known | None:
         assert self.api is not None
-        victim = REGISTRY.other(self.rng, self.api.account_id)
-        return victim.account_id if victim else None
+        return REGISTRY.other(self.rng, self.api.account_id)
 
     def do_own_balance(self) -> None:
         self.read_balance()
 
     def do_foreign_balance(self) -> None:
         assert self.api is not None
-        victim = self._victim()
-        self.api.balance(victim, tag="intrusion") if victim else self.read_balance()
+        v = self._victim()
+        self.api.balance(v.account_id, tag="intrusion", target_owner=v.username) if v else self.read_balance()
 
     def do_foreign_history(self) -> None:
         assert self.api is not None
-        victim = self._victim()
-        self.api.history(victim, tag="intrusion") if victim else self.read_balance()
+        v = self._victim()
+        self.api.history(v.account_id, tag="intrusion", target_owner=v.username) if v else self.read_balance()
 
     def do_foreign_lookup(self) -> None:
         assert self.api is not None
         txn = REGISTRY.other_txn(self.rng, self.api.account_id)
-        self.api.lookup(txn[1], tag="intrusion") if txn else self.read_balance()
+        if txn:
+            self.api.lookup(txn[1], tag="intrusion", target_owner=REGISTRY.owner_of(txn[2]))
+        else:
+            self.read_balance()
 
     def do_foreign_txn(self) -> None:
         assert self.api is not None
         txn = REGISTRY.other_txn(self.rng, self.api.account_id)
         if txn and txn[0]:
-            self.api.get_transaction(txn[0], tag="intrusion")
+            self.api.get_transaction(txn[0], tag="intrusion", target_owner=REGISTRY.owner_of(txn[2]))
         else:
             self.read_balance()
 
     def do_foreign_transfer(self) -> None:
         assert self.api is not None
-        victim = self._victim()
+        v = self._victim()
         amount = self.amount(100, 5_000)
-        if victim and self.api.account_id:
-            self.api.transfer(self.api.account_id, amount, self.pin, from_account_id=victim, tag="intrusion")
+        if v and self.api.account_id:
+            self.api.transfer(self.api.account_id, amount, self.pin, from_account_id=v.account_id, tag="intrusion",
+                              target_owner=v.username)
         else:
             self.read_balance()
 
     def do_foreign_withdrawal(self) -> None:
         assert self.api is not None
-        victim = self._victim()
+        v = self._victim()
         amount = self.amount(100, 5_000)
-        self.api.withdrawal(amount, self.pin, account_id=victim, tag="intrusion") if victim else self.read_balance()
+        if v:
+            self.api.withdrawal(amount, self.pin, account_id=v.account_id, tag="intrusion", target_owner=v.username)
+        else:
+            self.read_balance()
+
+    def do_key_replay(self) -> None:
+        """Another user's idempotency key, from this session: asking what became of it must answer 404,
+        and a money POST under it (out of that user's account) must answer 404 and apply nothing."""
+        assert self.api is not None
+        txn = REGISTRY.other_txn(self.rng, self.api.account_id)
+        if not txn or not self.api.account_id:
+            self.read_balance()
+            return
+        _, key, account_id = txn
+        owner = REGISTRY.owner_of(account_id)
+        self.api.lookup(key, tag="key_replay", target_owner=owner)
+        # the amount follows from the key: replaying the same key again is the same request (a second
+        # body under one key would rightly be IDEMPOTENCY_KEY_REUSED, about the intruder's own key)
+        amount = 100 + zlib.crc32(key.encode()) % 4_900
+        self.api.transfer(self.api.account_id, amount, self.pin, from_account_id=account_id, key=key,
+                          tag="key_replay", target_owner=owner)
 
     def do_bad_token(self) -> None:
         assert self.api is not None

@@ -187,6 +187,7 @@ class EmbeddedPostgres:
             "-c", f"fsync={'on' if self.fsync else 'off'}",
             "-c", "synchronous_commit=on",
             "-c", "log_min_messages=warning",
+            "-c", "log_line_prefix=%m [%p] ",  # timestamped lines: walletchaos.server_logs places them in phases
             "-c", "idle_session_timeout=0",
             "-c", "track_commit_timestamp=on",  # the export's committed_ts (pg_xact_commit_timestamp)
         ]
@@ -206,7 +207,7 @@ class EmbeddedPostgres:
             if self._proc is not None and self._proc.poll() is not None:
                 raise PostgresError(f"postgres exited with {self._proc.returncode}: {self.log_tail()}")
             r = subprocess.run(
-                [str(bin_path("pg_isready")), "-h", self.host, "-p", str(self.port), "-t", "1"],
+                [str(bin_path("pg_isready")), "-h", self.host, "-p", str(self.port), "-t", "1", "-U", self.user],
                 capture_output=True,
             )
             if r.returncode == 0:

@@ -91,6 +91,8 @@ class RunBuilder:
         """A clean problem response for `code` (fail, or unknown for 504) that applied nothing."""
         status = CATALOG[code].status
         kw.setdefault("account_id", account)
+        if code in ("RATE_LIMITED", "MAINTENANCE"):  # the contract's Retry-After on these two
+            kw.setdefault("retry_after", "1")
         op = self.op(kind, outcome="unknown" if status == 504 else "fail", status=status, code=code,
                      content_type="application/problem+json", **kw)
         op["problem"] = problem_body(code, op["request_id"])

@@ -467,6 +467,11 @@ def test_freeze_picks_active_accounts_by_seed_and_unfreezes_exactly_them() -> No
         unfrozen = [p.split("/")[3] for m, p, _ in seen if p.endswith("/unfreeze")]
         assert len(frozen) == 2 and "a0" not in frozen and sorted(unfrozen) == sorted(frozen)
         assert events[0]["details"]["accounts"] == frozen
+        # per-account times for frozen_accounts: frozen for certain from frozen_at until unfreezing_at
+        assert sorted(events[0]["details"]["frozen_at"]) == sorted(frozen)
+        end = events[-1]["details"]
+        assert sorted(end["unfreezing_at"]) == sorted(frozen) and end["accounts"] == sorted(frozen)
+        assert all(events[0]["details"]["frozen_at"][a] <= end["unfreezing_at"][a] for a in frozen)
         picks.append(frozen)
     assert picks[0] == picks[1], "same seed, same accounts"
 

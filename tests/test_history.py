@@ -28,7 +28,8 @@ def test_new_op_has_every_field_and_derives_latency() -> None:
     assert op["latency_ms"] == 250.0
     assert set(op) == {"op_id", "worker", "user", "kind", "args", "idempotency_key", "account_id", "invoke_ts",
                        "complete_ts", "latency_ms", "outcome", "status", "code", "request_id", "txn_id",
-                       "txn_status", "balance", "error", "content_type", "problem", "body_excerpt", "phase"}
+                       "txn_status", "balance", "error", "content_type", "problem", "body_excerpt", "phase",
+                       "retry_after", "owner_user", "target_owner"}
     assert new_op("x", "balance", 1.0)["latency_ms"] is None
 
 

@@ -90,10 +90,11 @@ def list_scenarios(scenarios_dir: Path = typer.Option(DEFAULT_SCENARIOS, "--scen
     from walletchaos.scenario import load_catalog
 
     if markdown:
-        print("| scenario | family | reproduces | what it does | errors allowed |\n|---|---|---|---|---|")
+        print("| scenario | family | reproduces | what it does | judged by | errors allowed |\n|---|---|---|---|---|---|")
         for s in load_catalog(scenarios_dir):
             codes = ", ".join(f"`{c}`" for c in s.expect.errors_allowed) or "–"
-            print(f"| `{s.name}` | {s.family} | {s.anomaly} | {s.description} | {codes} |")
+            judges = ", ".join(s.judged_by) or "–"
+            print(f"| `{s.name}` | {s.family} | {s.anomaly} | {s.description} | {judges} | {codes} |")
         return
     table = Table("scenario", "family", "duration", "faults")
     table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=60)

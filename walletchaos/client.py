@@ -239,7 +239,8 @@ class WalletApi:
     def login(self, username: str, password: str, *, tag: str | None = None) -> Call:
         call = self._call("login", "POST", "/v1/sessions", "/v1/sessions",
                           {"username": username, "password": password}, args={"username": username},
-                          account_id=self.account_id if username == self.username else None, tag=tag)
+                          account_id=self.account_id if username == self.username else None, tag=tag,
+                          target_owner=None if username == self.username else username)
         if call.ok and username == self.username and isinstance(call.data, dict):
             self.token = call.data.get("token")
         return call
@@ -252,18 +253,18 @@ class WalletApi:
         return self._write("deposit", "/v1/deposits", body, {"account_id": acct, "amount": amount}, acct, key, tag)
 
     def withdrawal(self, amount: int, pin: str, *, account_id: str | None = None, key: str | None = None,
-                   tag: str | None = None) -> Call:
+                   tag: str | None = None, target_owner: str | None = None) -> Call:
         acct = account_id or self.account_id
         body = {"account_id": acct, "amount": amount, "pin": pin}
         return self._write("withdrawal", "/v1/withdrawals", body, {"account_id": acct, "amount": amount},
-                           acct, key, tag)
+                           acct, key, tag, target_owner)
 
     def transfer(self, to_account_id: str, amount: int, pin: str, *, from_account_id: str | None = None,
-                 key: str | None = None, tag: str | None = None) -> Call:
+                 key: str | None = None, tag: str | None = None, target_owner: str | None = None) -> Call:
         src = from_account_id or self.account_id
         body = {"from_account_id": src, "to_account_id": to_account_id, "amount": amount, "pin": pin}
         args = {"from_account_id": src, "to_account_id": to_account_id, "amount": amount}
-        return self._write("transfer", "/v1/transfers", body, args, src, key, tag)
+        return self._write("transfer", "/v1/transfers", body, args, src, key, tag, target_owner)
 
     def retry(self, op: dict[str, Any], pin: str) -> Call:
         """Send a recorded write again with the SAME idempotency key and body (exactly-once probe)."""
@@ -279,38 +280,42 @@ class WalletApi:
 
     # reads ------------------------------------------------------------------------------------------
     def balance(self, account_id: str | None = None, *, token: str | None = None,
-                tag: str | None = None) -> Call:
+                tag: str | None = None, target_owner: str | None = None) -> Call:
         acct = account_id or self.account_id
         return self._call("balance", "GET", f"/v1/accounts/{acct}", "/v1/accounts/{id}", None,
-                          args={"account_id": acct}, account_id=acct, token=token, tag=tag)
+                          args={"account_id": acct}, account_id=acct, token=token, tag=tag,
+                          target_owner=target_owner)
 
     def history(self, account_id: str | None = None, *, limit: int = 20, token: str | None = None,
-                tag: str | None = None) -> Call:
+                tag: str | None = None, target_owner: str | None = None) -> Call:
         acct = account_id or self.account_id
         return self._call("history", "GET", f"/v1/accounts/{acct}/transactions?limit={limit}",
                           "/v1/accounts/{id}/transactions", None, args={"account_id": acct, "limit": limit},
-                          account_id=acct, token=token, tag=tag)
+                          account_id=acct, token=token, tag=tag, target_owner=target_owner)
 
-    def lookup(self, idempotency_key: str, *, tag: str | None = None) -> Call:
+    def lookup(self, idempotency_key: str, *, tag: str | None = None, target_owner: str | None = None) -> Call:
         """GET /v1/transactions?idempotency_key=K: what became of a write sent under key K."""
         return self._call("lookup", "GET", f"/v1/transactions?idempotency_key={idempotency_key}",
                           "/v1/transactions?idempotency_key", None, args={"idempotency_key": idempotency_key},
-                          account_id=self.account_id, tag=tag)
+                          account_id=self.account_id, tag=tag, target_owner=target_owner)
 
-    def get_transaction(self, transaction_id: str, *, tag: str | None = None) -> Call:
+    def get_transaction(self, transaction_id: str, *, tag: str | None = None,
+                        target_owner: str | None = None) -> Call:
         """GET /v1/transactions/{id}, recorded as kind `lookup` (args carry transaction_id)."""
         return self._call("lookup", "GET", f"/v1/transactions/{transaction_id}", "/v1/transactions/{id}",
-                          None, args={"transaction_id": transaction_id}, account_id=self.account_id, tag=tag)
+                          None, args={"transaction_id": transaction_id}, account_id=self.account_id, tag=tag,
+                          target_owner=target_owner)
 
     # plumbing ---------------------------------------------------------------------------------------
     def _write(self, kind: str, path: str, body: dict[str, Any], args: dict[str, Any], acct: str | None,
-               key: str | None, tag: str | None) -> Call:
+               key: str | None, tag: str | None, target_owner: str | None = None) -> Call:
         key = key or str(uuid.uuid4())
-        return self._call(kind, "POST", path, path, body, args=args, account_id=acct, key=key, tag=tag)
+        return self._call(kind, "POST", path, path, body, args=args, account_id=acct, key=key, tag=tag,
+                          target_owner=target_owner)
 
     def _call(self, kind: str, method: str, path: str, name: str, body: dict[str, Any] | None, *,
               args: dict[str, Any], account_id: str | None = None, key: str | None = None,
-              token: str | None = None, tag: str | None = None) -> Call:
+              token: str | None = None, tag: str | None = None, target_owner: str | None = None) -> Call:
         sent_rid = uuid.uuid4().hex
         headers = {"X-Request-ID": sent_rid, "Accept": "application/json"}
         if body is not None:
@@ -333,6 +338,7 @@ class WalletApi:
                                        data if isinstance(data, (dict, list)) else raw.body, raw.exc,
                                        request_id=raw.header("x-request-id") if raw.exc is None else None)
             result["outcome"], result["fields"], result["data"] = outcome, fields, data
+            result["retry_after"] = raw.header("retry-after") if raw.exc is None else None
             label = fields["code"] or fields["error"] or (f"HTTP {fields['status']}" if fields["status"] else "")
             return outcome == "ok", f"{outcome} {label}".strip()
 
@@ -342,9 +348,14 @@ class WalletApi:
             judge(raw)
         fields = result["fields"]
         reg_account = fields.pop("account_id", None)
+        # owner_user: who acted (the wallet username of this session; for register the name registered);
+        # target_owner: for attacks, whose account / transaction / key / password was targeted
         op = new_op(f"{self.worker}-{self.user}-{next(self._seq)}", kind, invoke_ts, worker=self.worker,
                     user=self.user, args=args, idempotency_key=key, account_id=reg_account or account_id,
-                    complete_ts=result["complete_ts"], outcome=result["outcome"], **fields)
+                    complete_ts=result["complete_ts"], outcome=result["outcome"],
+                    retry_after=result["retry_after"],
+                    owner_user=args.get("username") if kind == "register" else self.username,
+                    target_owner=target_owner, **fields)
         op["tag"] = tag
         op["sent_request_id"] = sent_rid
         self.sink.write(op)

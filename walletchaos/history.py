@@ -21,6 +21,17 @@ KINDS = frozenset({"register", "login", "deposit", "withdrawal", "transfer", "ba
 WRITE_KINDS = frozenset({"deposit", "withdrawal", "transfer"})
 OUTCOMES = frozenset({"ok", "fail", "unknown"})
 PHASES = ("warmup", "fault", "heal", "recover", "final")
+# op `tag`: a deliberate client behaviour, so its error is expected (None: an ordinary op)
+TAG_RETRY = "retry"                # the same write again, same key (a replay of its first outcome)
+TAG_WRONG_PIN = "wrong_pin"        # a customer mistypes the payment PIN
+TAG_PIN_GUESS = "pin_guess"        # an attacker guesses a payment PIN
+TAG_BRUTE_FORCE = "brute_force"    # an attacker guesses a password
+TAG_RELOGIN = "relogin"            # the owner signs in with the right password after being locked out
+TAG_INTRUSION = "intrusion"        # a logged-in user reaches for another user's account / transaction
+TAG_KEY_REPLAY = "key_replay"      # a logged-in user replays another user's idempotency key
+TAG_BAD_TOKEN = "bad_token"        # a forged or broken bearer token
+TAG_OVERDRAFT = "overdraft"        # more than the balance, on purpose
+WRONG_PIN_TAGS = frozenset({TAG_WRONG_PIN, TAG_PIN_GUESS})
 
 FaultWindow = tuple[float, float, str, "str | None"]
 
@@ -62,6 +73,9 @@ def new_op(
     problem: dict[str, Any] | None = None,
     body_excerpt: str | None = None,
     phase: str | None = None,
+    retry_after: str | None = None,
+    owner_user: str | None = None,
+    target_owner: str | None = None,
 ) -> dict[str, Any]:
     """Build one history record with every field of the format; latency derives from the timestamps."""
     if kind not in KINDS:
@@ -76,6 +90,7 @@ def new_op(
         "outcome": outcome, "status": status, "code": code, "request_id": request_id,
         "txn_id": txn_id, "txn_status": txn_status, "balance": balance, "error": error,
         "content_type": content_type, "problem": problem, "body_excerpt": body_excerpt, "phase": phase,
+        "retry_after": retry_after, "owner_user": owner_user, "target_owner": target_owner,
     }
 
 

@@ -26,6 +26,8 @@ from walletchaos.adapters import adapter_env
 from walletchaos.checks.base import CheckContext
 from walletchaos.coverage import (SKIPPED, catalog_line, ids_before_run, invariants_for, scope_to_run, skip_reason,
                                   write_skipped)
+from walletchaos.checks.base import DEFAULT_LOCKOUT_S, CheckContext
+from walletchaos.checks.credentials import LOCKOUT_ENV
 from walletchaos.events import EventLog
 from walletchaos.faults import FaultContext, Nemesis, clear_stale
 from walletchaos.history import annotate_phases, merge_histories, read_events, read_history
@@ -39,6 +41,7 @@ from walletchaos.report.summary import render_error_summary, run_summary_stats, 
 from walletchaos.run_status import error_line, error_verdict, status_of
 from walletchaos.scenario import Scenario
 from walletchaos.target import Target, load_target
+from walletchaos.server_logs import read_server_logs
 from walletchaos.topology.base import make_topology
 from walletchaos.verdict import Verdict, run_checks
 
@@ -177,7 +180,7 @@ def _run_in(scenario: Scenario, run_dir: Path, opts: RunOptions, console: Consol
     events = EventLog(run_dir / "events.jsonl")
     history_dir = run_dir / "history"
     schedule = scenario.schedule()
-    topo = make_topology(opts.backend, run_dir / "stack", wallet_env=opts.wallet_env, target=target)
+    topo = make_topology(opts.backend, run_dir / "stack", wallet_env={**scenario.wallet_env, **opts.wallet_env}, target=target)
     topo.cancel = opts.cancel  # stack start watches it (a signal during start stops what was started)
     final: dict[str, Any] = {}
     try:
@@ -320,6 +323,8 @@ def context_for(scenario: Scenario, events: list[dict]) -> CheckContext:
         allowed_phases=PHASES if whole_run else ("fault", "heal"),
         recovery_within_s=scenario.expect.recovery_within_s,
         transport_fault_targets=TRANSPORT_FAULT_TARGETS,
+        lockout_s=float(scenario.wallet_env.get(LOCKOUT_ENV, DEFAULT_LOCKOUT_S)),
+        logs_allowed=tuple(scenario.expect.logs_allowed),
     )
 
 
@@ -345,6 +350,7 @@ def judge_run_dir(run_dir: Path, scenario: Scenario, cancel: threading.Event | N
     history = read_history(run_dir / "history.jsonl")
     events = read_events(run_dir / "events.jsonl")
     final = orjson.loads((run_dir / "final.json").read_bytes())
+    final.setdefault("server_logs", read_server_logs(run_dir / "logs"))  # ERROR lines, for server_logs
     names, not_judged = invariants_for(scenario, (final.get("meta") or {}).get("target_mode"))
     verdict: Verdict = run_checks(history, final, context_for(scenario, events), names=names)
     data = verdict.to_dict()

@@ -22,6 +22,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
                       field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
+from walletchaos.checks import CHECKS
 from walletchaos.topology.base import PROXIES, SERVICES
 
 
@@ -36,8 +37,7 @@ ERROR_CODES: tuple[str, ...] = (
     "IDEMPOTENCY_KEY_MISSING", "IDEMPOTENCY_KEY_REUSED", "REQUEST_IN_PROGRESS", "RATE_LIMITED",
     "MAINTENANCE", "DATABASE_UNAVAILABLE", "GATEWAY_ERROR", "GATEWAY_TIMEOUT", "INTERNAL_ERROR",
 )
-INVARIANTS: tuple[str, ...] = ("conservation", "ledger", "no_overdraft", "exactly_once", "durability",
-                               "no_phantoms", "clear_errors", "recovery")
+INVARIANTS: tuple[str, ...] = tuple(CHECKS)  # the checker registry is the one list of invariant names
 Family = Literal["baseline", "server", "network", "database", "gateway", "operations", "load", "combined"]
 FAMILIES: tuple[str, ...] = get_args(Family)
 
@@ -339,6 +339,21 @@ class Expect(_Strict):
                                           {"code": code})
         return v
 
+    # regexes of server log lines (wallet, gateway, PostgreSQL) expected at ERROR level during this
+    # scenario's faults, on top of the defaults per fault kind (walletchaos.server_logs.DEFAULT_ALLOWED)
+    logs_allowed: list[str] = Field(default_factory=list)
+
+    @field_validator("logs_allowed")
+    @classmethod
+    def _regexes(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise _err("regex", "{pattern!r} is not a valid regular expression: {exc}",
+                           {"pattern": pattern, "exc": exc}) from None
+        return v
+
     def invariant_names(self) -> list[str]:
         return list(INVARIANTS) if self.invariants == "all" else list(self.invariants)
 
@@ -363,6 +378,35 @@ class Scenario(_Strict):
     seed: int = 0
     timeline: list[FaultStep] = Field(default_factory=list)
     expect: Expect = Field(default_factory=Expect)
+    # the invariants that judge this scenario's anomaly (README catalog column "judged by")
+    judged_by: list[str] = Field(default_factory=list)
+    # extra environment of the wallet for this scenario (e.g. a short WALLET_LOCKOUT_S); the CLI's own
+    # wallet env (planted bugs) is merged over it
+    wallet_env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("judged_by")
+    @classmethod
+    def _known_judges(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in INVARIANTS:
+                raise _err("invariant", "unknown invariant {name!r} (one of: {known})",
+                           {"name": name, "known": ", ".join(INVARIANTS)})
+        return v
+
+    @field_validator("wallet_env", mode="before")
+    @classmethod
+    def _env_strings(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise _err("wallet_env", "must be a mapping of NAME: value")
+        out = {}
+        for key, value in v.items():
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
+                raise _err("wallet_env", "{key!r} is not an environment variable name (A-Z, 0-9, _)",
+                           {"key": key})
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise _err("wallet_env", "{key}: must be a string or a number", {"key": key})
+            out[key] = str(value)
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":
@@ -565,7 +609,7 @@ def _format_one(err: Any) -> str:
         msg = msg[0].lower() + msg[1:] if msg[:1].isupper() and not msg[1:2].isupper() else msg
         value = err.get("input")
         if kind not in {"duration", "target", "unknown_key", "attribute", "code", "invariant", "stages",
-                        "timeline", "overlap", "name", "expect"} and isinstance(value, (str, int, float)):
+                        "timeline", "overlap", "name", "expect", "regex", "wallet_env"} and isinstance(value, (str, int, float)):
             msg += f" (got {value!r})"
     return f"{loc}: {msg}" if loc else msg
 

@@ -228,8 +228,8 @@ class _Sim:
     def final(self) -> dict[str, Any]:
         txns = list(self.txns.values())
         export = {
-            "accounts": [{"account_id": a, "user_id": a.replace("acc", "usr"), "username": a, "balance": b,
-                          "status": "active"} for a, b in self.balances.items()],
+            "accounts": [{"account_id": a, "user_id": a.replace("acc", "usr"), "username": a.replace("acc-", "user"),
+                          "balance": b, "status": "active"} for a, b in self.balances.items()],
             "transactions": txns,
         }
         export["audit"] = audit_of(export)

@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from walletchaos.checks import (
+    authorization,
     clear_errors,
     conservation,
+    credentials,
     durability,
     exactly_once,
+    frozen_accounts,
+    honest_refusals,
     ledger,
     no_overdraft,
     no_phantoms,
     recovery,
+    server_logs,
 )
 from walletchaos.checks.base import CheckContext, CheckResult
 
@@ -22,7 +27,8 @@ Check = Callable[..., CheckResult]
 
 CHECKS: dict[str, Check] = {
     m.NAME: m.check
-    for m in (conservation, ledger, no_overdraft, exactly_once, durability, no_phantoms, clear_errors, recovery)
+    for m in (conservation, ledger, no_overdraft, exactly_once, durability, no_phantoms, clear_errors, recovery,
+              authorization, credentials, frozen_accounts, honest_refusals, server_logs)
 }
 
 __all__ = ["CHECKS", "Check", "CheckContext", "CheckResult"]

@@ -15,6 +15,7 @@ from walletchaos.checks.catalog import CLIENT_ERROR_CODES
 from walletchaos.history import FaultWindow, fault_windows
 
 DEFAULT_MAX_COUNTEREXAMPLES = 20
+DEFAULT_LOCKOUT_S = 300.0  # the mock wallet's WALLET_LOCKOUT_S default; scenarios may shorten it
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class CheckContext:
     fault_windows: Sequence[FaultWindow] = ()
     events: Sequence[dict[str, Any]] = ()
     max_counterexamples: int = DEFAULT_MAX_COUNTEREXAMPLES
+    # security invariants: how long a lockout lasts at least (credentials), regexes of server ERROR lines
+    # the scenario expects during its faults (server_logs), and the clock skew tolerated between server
+    # timestamps and the client's invoke/complete times (one machine or synced clocks, BRIEF interface 1)
+    lockout_s: float = DEFAULT_LOCKOUT_S
+    logs_allowed: Sequence[str] = ()
+    clock_skew_s: float = 0.05
 
     @classmethod
     def for_scenario(
@@ -67,6 +74,12 @@ class CheckContext:
     @property
     def effective_grace_s(self) -> float:
         return self.recovery_within_s if self.grace_s is None else self.grace_s
+
+    def phase_allows(self, code: str | None, op: Mapping[str, Any]) -> bool:
+        """The scenario allows `code` in the phase the op was invoked in (or in every phase)."""
+        if code is None:
+            return False
+        return code in self.errors_allowed.get("*", ()) or code in self.errors_allowed.get(op.get("phase"), ())
 
 
 @dataclass

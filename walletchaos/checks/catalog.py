@@ -49,3 +49,16 @@ CLIENT_ERROR_CODES: frozenset[str] = frozenset({
 
 PROBLEM_MEMBERS: tuple[str, ...] = ("type", "title", "status", "detail", "code", "request_id", "retryable")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+# Answers that say "nothing was applied" (CONTRACT.md): every catalog code except the two that do not
+# promise it (GATEWAY_TIMEOUT: left pending; INTERNAL_ERROR: a bug, anything may have happened).
+DEFINITE_REFUSALS: frozenset[str] = frozenset(CATALOG) - {"GATEWAY_TIMEOUT", "INTERNAL_ERROR"}
+# The system's own trouble (overload, maintenance, dependencies down): an attack answered with one of
+# these learned nothing, but was not judged either.
+INFRA_CODES: frozenset[str] = frozenset({"RATE_LIMITED", "MAINTENANCE", "DATABASE_UNAVAILABLE",
+                                         "GATEWAY_ERROR", "GATEWAY_TIMEOUT"})
+# Answers to an attempt to move money of a frozen account that come before (or instead of) the freeze:
+# the request itself was wrong, or its session / PIN / key was; the account's state is not reached.
+PRECEDES_FREEZE: frozenset[str] = frozenset({
+    "VALIDATION_ERROR", "UNAUTHENTICATED", "INVALID_PIN", "ACCOUNT_LOCKED", "ACCOUNT_NOT_FOUND",
+    "INSUFFICIENT_FUNDS", "IDEMPOTENCY_KEY_MISSING", "IDEMPOTENCY_KEY_REUSED", "REQUEST_IN_PROGRESS"})

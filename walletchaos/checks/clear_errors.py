@@ -1,6 +1,7 @@
 """Clear errors: every non-2xx is a contract problem (RFC 9457, catalog code with its status and
-retryable flag, request id, no leaked internals), no 500s, answers within the deadline, and only the
-codes the scenario allows for the phase. A request that got no response at all is tolerated only
+retryable flag, request id, no leaked internals), no 500s, answers within the deadline, a valid
+`Retry-After` header on 429 and on 503 MAINTENANCE (op field `retry_after`; histories recorded before
+that field existed are not judged on it), and only the codes the scenario allows for the phase. A request that got no response at all is tolerated only
 while a fault is active or within the grace period after it (see CheckContext).
 """
 
@@ -10,6 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from email.utils import parsedate_to_datetime
+
 import orjson
 
 from walletchaos.checks.base import CheckContext, CheckResult, Findings, WindowIndex
@@ -17,6 +20,7 @@ from walletchaos.checks.index import RunIndex, get_index
 from walletchaos.checks.catalog import CATALOG, PROBLEM_CONTENT_TYPE, PROBLEM_MEMBERS
 
 NAME = "clear_errors"
+RETRY_AFTER_CODES = frozenset({"RATE_LIMITED", "MAINTENANCE"})
 
 # Leak markers. SQL keywords are matched upper-case only ("please select an account" is fine); the rest
 # case-insensitively, as plain substrings (C-speed `in`, ~50x cheaper than one big alternation regex).
@@ -138,6 +142,26 @@ def _check_this_op(op: dict[str, Any], problem: dict[str, Any], found: Findings,
     code = problem.get("code") or op.get("code")
     if code is not None and code != "INTERNAL_ERROR" and not allow.code_allowed(code, op):
         found.add("code_not_allowed_in_phase", **_evidence(op), problem_code=code)
+    if "retry_after" in op and needs_retry_after(op["status"], code) and not valid_retry_after(op["retry_after"]):
+        found.add("missing_retry_after", **_evidence(op), retry_after=op["retry_after"])
+
+
+def needs_retry_after(status: int | None, code: str | None) -> bool:
+    """CONTRACT.md: RATE_LIMITED (429) and MAINTENANCE (503) set Retry-After."""
+    return status == 429 or code in RETRY_AFTER_CODES
+
+
+def valid_retry_after(value: str | None) -> bool:
+    """RFC 9110 Retry-After: delay-seconds (a non-negative integer) or an HTTP-date."""
+    if value is None:
+        return False
+    value = value.strip()
+    if value.isdigit():
+        return True
+    try:
+        return parsedate_to_datetime(value) is not None
+    except (TypeError, ValueError, IndexError):
+        return False
 
 
 def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: CheckContext, *,

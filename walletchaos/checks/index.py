@@ -172,6 +172,10 @@ class RunIndex:
         slow: list[Op] = []
         after: list[Op] = []
         ack_mismatch: list[tuple[Op, Txn | None]] = []
+        refused: list[tuple[Op, int | None]] = []
+        refused_append = refused.append
+        tagged: list[Op] = []  # ops with a `tag` (deliberate mistakes and attacks), history order
+        append_tagged = tagged.append
         keys_before: set[str] = set()  # idempotency keys sent before the last fault ended
         acked = reads = 0
         negative_reads: list[Op] = []
@@ -188,6 +192,8 @@ class RunIndex:
 
         for op in history:
             kind, outcome = op["kind"], op["outcome"]
+            if op.get("tag") is not None:
+                append_tagged(op)
             try:
                 groups[kind][outcome].append(op)
             except KeyError:  # outside the format: keep it, a checker may still ask for it
@@ -245,7 +251,8 @@ class RunIndex:
             elif outcome == "unknown":
                 bits = _HIGH if self._resolved_status(op, None if i is None else txns[i]) == "succeeded" else 0
                 amount = op["args"].get("amount") if bits else None
-            else:
+            else:  # fail: joined with its key's transaction for honest_refusals
+                refused_append((op, i))
                 continue
             # --- client-view bounds of money in/out, each idempotency key counted once
             if kind not in low or not bits or key is None or amount is None:
@@ -278,6 +285,8 @@ class RunIndex:
         self.acknowledged = low           # kind → Σ amount of keys some client saw succeed
         self.possible = high              # kind → Σ amount of keys acknowledged or unknown-resolved-succeeded
         self.issued = issued              # per export txn: 0 = its key was never sent by any client
+        self.refused_writes = refused     # (fail write, position of its key's most-applied txn or None)
+        self.tagged = tagged
 
     def _resolved_status(self, op: Op, txn: Txn | None) -> str:
         """An unknown write's resolution: the stored one, else what resolve_unknowns would say."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from walletchaos.faults.base import Fault, FaultContext, control
@@ -124,9 +125,14 @@ class FreezeFault(Fault):
         super().__init__(name, "wallet")
         self.count = count
         self.frozen: list[str] = []
+        self.frozen_at: dict[str, float] = {}  # account → epoch s its freeze was confirmed (POST answered)
+        self.unfreezing_at: dict[str, float] = {}  # account → epoch s its unfreeze was sent
 
     def details(self) -> dict[str, Any]:
-        return {"count": self.count, "accounts": list(self.frozen)}
+        return {"count": self.count, "accounts": list(self.frozen), "frozen_at": dict(self.frozen_at)}
+
+    def end_details(self) -> dict[str, Any]:
+        return {"accounts": sorted(self.unfreezing_at), "unfreezing_at": dict(self.unfreezing_at)}
 
     def _inject(self, ctx: FaultContext) -> None:
         base = ctx.topology.wallet_direct_url
@@ -135,10 +141,12 @@ class FreezeFault(Fault):
         for account_id in ctx.rng.sample(candidates, min(self.count, len(candidates))):
             control(ctx, "POST", f"{base}/admin/accounts/{account_id}/freeze", admin=True)
             self.frozen.append(account_id)  # as we go: a failure half-way still unfreezes these
+            self.frozen_at[account_id] = time.time()
 
     def _heal(self, ctx: FaultContext) -> None:
         base = ctx.topology.wallet_direct_url
         while self.frozen:
+            self.unfreezing_at.setdefault(self.frozen[-1], time.time())
             control(ctx, "POST", f"{base}/admin/accounts/{self.frozen[-1]}/unfreeze", admin=True)
             self.frozen.pop()
 

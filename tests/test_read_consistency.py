@@ -194,3 +194,12 @@ def test_agrees_with_porcupine_on_generated_histories(porcupine_bin):
     assert 50 <= sum(ours) <= AGREEMENT_RUNS - 50, sum(ours)
     print(f"porcupine agreement: {len(runs)} histories, {sum(ours)} linearizable, "
           f"{len(runs) - sum(ours)} not, 0 disagreements")
+
+
+def test_client_records_the_page_items_in_order():
+    from walletchaos.client import classify
+
+    body = {"items": [{"transaction_id": "t2"}, {"transaction_id": "t1"}], "next_cursor": None}
+    outcome, fields = classify("history", 200, "application/json", body, None)
+    assert outcome == "ok" and fields["items"] == ["t2", "t1"]
+    assert "items" not in classify("balance", 200, "application/json", {"balance": 5}, None)[1]

@@ -31,6 +31,7 @@ from walletchaos.report.html import write_report, write_suite_report
 from walletchaos.report.junit import write_junit
 from walletchaos.report.summary import run_summary_stats, suite_summary, write_summary
 from walletchaos.scenario import Scenario
+from walletchaos.snapshots import AuditPoller
 from walletchaos.topology.base import make_topology
 from walletchaos.verdict import Verdict, run_checks
 
@@ -126,7 +127,8 @@ def run_scenario(scenario: Scenario, opts: RunOptions, console: Console | None =
         meta["startup_s"] = round(time.monotonic() - t0, 3)
         clear_stale(topo.toxiproxy())
         events.emit(kind="note", name="topology_up", details={"backend": opts.backend, "startup_s": meta["startup_s"]})
-        _drive(scenario, schedule, topo, events, history_dir, run_dir, opts, console)
+        with AuditPoller(topo.wallet_direct_url, topo.admin_token, history_dir):  # bank snapshots, until load ends
+            _drive(scenario, schedule, topo, events, history_dir, run_dir, opts, console)
         events.phase("final")
         history = merge_histories(sorted(history_dir.glob("history-*.jsonl")))
         final = collect_final_state(topo.wallet_direct_url, topo.gateway_url, topo.admin_token, history,

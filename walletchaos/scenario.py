@@ -37,7 +37,8 @@ ERROR_CODES: tuple[str, ...] = (
     "MAINTENANCE", "DATABASE_UNAVAILABLE", "GATEWAY_ERROR", "GATEWAY_TIMEOUT", "INTERNAL_ERROR",
 )
 INVARIANTS: tuple[str, ...] = ("conservation", "ledger", "no_overdraft", "exactly_once", "durability",
-                               "no_phantoms", "clear_errors", "recovery")
+                               "no_phantoms", "clear_errors", "recovery",
+                               "read_consistency", "bank_snapshots")
 Family = Literal["baseline", "server", "network", "database", "gateway", "operations", "load", "combined"]
 FAMILIES: tuple[str, ...] = get_args(Family)
 

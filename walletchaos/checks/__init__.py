@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from walletchaos.checks import (
+    bank_snapshots,
     clear_errors,
     conservation,
     durability,
@@ -12,6 +13,7 @@ from walletchaos.checks import (
     ledger,
     no_overdraft,
     no_phantoms,
+    read_consistency,
     recovery,
 )
 from walletchaos.checks.base import CheckContext, CheckResult
@@ -22,7 +24,8 @@ Check = Callable[..., CheckResult]
 
 CHECKS: dict[str, Check] = {
     m.NAME: m.check
-    for m in (conservation, ledger, no_overdraft, exactly_once, durability, no_phantoms, clear_errors, recovery)
+    for m in (conservation, ledger, no_overdraft, exactly_once, durability, no_phantoms, clear_errors, recovery,
+              read_consistency, bank_snapshots)
 }
 
 __all__ = ["CHECKS", "Check", "CheckContext", "CheckResult"]

@@ -38,7 +38,7 @@ ERROR_CODES: tuple[str, ...] = (
 )
 INVARIANTS: tuple[str, ...] = ("conservation", "ledger", "no_overdraft", "exactly_once", "durability",
                                "no_phantoms", "clear_errors", "recovery",
-                               "read_consistency", "bank_snapshots")
+                               "read_consistency", "bank_snapshots", "fault_efficacy")
 Family = Literal["baseline", "server", "network", "database", "gateway", "operations", "load", "combined"]
 FAMILIES: tuple[str, ...] = get_args(Family)
 

@@ -10,6 +10,7 @@ from walletchaos.checks import (
     conservation,
     durability,
     exactly_once,
+    fault_efficacy,
     ledger,
     no_overdraft,
     no_phantoms,
@@ -25,7 +26,7 @@ Check = Callable[..., CheckResult]
 CHECKS: dict[str, Check] = {
     m.NAME: m.check
     for m in (conservation, ledger, no_overdraft, exactly_once, durability, no_phantoms, clear_errors, recovery,
-              read_consistency, bank_snapshots)
+              read_consistency, bank_snapshots, fault_efficacy)
 }
 
 __all__ = ["CHECKS", "Check", "CheckContext", "CheckResult"]

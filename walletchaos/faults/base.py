@@ -91,6 +91,10 @@ class Fault(ABC):
         """Parameters recorded in the fault_start event."""
         return {}
 
+    def end_details(self) -> dict[str, Any]:
+        """Evidence recorded in the fault_end event (e.g. the pid after a restart)."""
+        return {}
+
     @abstractmethod
     def _inject(self, ctx: FaultContext) -> None: ...
 
@@ -120,7 +124,7 @@ class Fault(ABC):
             self._state = "stopped"
             self.stopped_at = time.time()
             if state == "active":
-                ctx.emit(event("fault_end", self.name, self.target, {"fault": self.kind}))
+                ctx.emit(event("fault_end", self.name, self.target, {"fault": self.kind, **self.end_details()}))
 
     @contextmanager
     def applied(self, ctx: FaultContext) -> Iterator["Fault"]:

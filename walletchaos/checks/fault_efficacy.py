@@ -1,0 +1,244 @@
+"""Fault efficacy: every fault window shows evidence that it bit.
+
+A scenario whose fault silently did nothing (a toxic on a proxy the wallet no longer uses, a kill of
+the wrong process, a maintenance switch the wallet ignores) passes every other invariant while testing
+nothing. So each fault window (events.jsonl fault_start/fault_end) is compared with the calm warmup
+before the first fault, on the ops the fault can reach (gateway faults: deposits and withdrawals; any
+other: every client op), and counts as "bit" on any of:
+
+* **codes**: an answer the fault's target produces when it is down or slow (EXPECTED_CODES: e.g.
+  DATABASE_UNAVAILABLE for the database, GATEWAY_ERROR/GATEWAY_TIMEOUT or a 202 pending for the
+  gateway, MAINTENANCE, ACCOUNT_FROZEN);
+* **errors rose**: server or transport errors (not the client's own mistakes) at a rate well above
+  warmup's;
+* **latency rose**: median or p95 latency well above warmup's;
+* **pid changed** (kill/terminate): the service's pid before injection and after healing differ (a
+  known, unchanged pid means the kill did not happen: no effect, whatever else moved).
+* **freeze**: ACCOUNT_FROZEN answered to the frozen accounts, and none of them moved money out.
+
+A window with fewer than MIN_OPS ops in reach (or a warmup with fewer than MIN_OPS to compare with,
+when only a comparison could tell) is "not judged" and does not fail the run; a judged window with no
+evidence is "no effect" and fails it.
+
+`fault_write_rate` (money writes invoked inside fault windows per second of fault) is computed here
+too: the verdict and the summary show it (a fault window with a thin load cannot catch short anomalies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from walletchaos.checks.base import CheckContext, CheckResult, Findings
+from walletchaos.checks.catalog import CLIENT_ERROR_CODES
+from walletchaos.checks.index import RunIndex
+from walletchaos.history import AUDIT_KIND, KINDS, WRITE_KINDS, FaultWindow
+
+NAME = "fault_efficacy"
+MIN_OPS = 5
+EXTERNAL_KINDS = frozenset({"deposit", "withdrawal"})  # the only ops that reach the gateway
+EXPECTED_CODES: dict[str, frozenset[str]] = {  # by fault target, or by fault kind for wallet-level faults
+    "wallet_db": frozenset({"DATABASE_UNAVAILABLE"}),
+    "postgres": frozenset({"DATABASE_UNAVAILABLE"}),
+    "gateway": frozenset({"GATEWAY_ERROR", "GATEWAY_TIMEOUT"}),
+    "maintenance": frozenset({"MAINTENANCE"}),
+    "freeze": frozenset({"ACCOUNT_FROZEN"}),
+}
+ERROR_RATE_MARGIN = 0.05  # errors rose: rate ≥ 2 × warmup's + this, and at least MIN_ERRORS of them
+MIN_ERRORS = 2
+P50_FACTOR, P50_MARGIN_MS = 1.5, 50.0  # latency rose: p50 ≥ 1.5 × warmup's + 50 ms ...
+P95_FACTOR, P95_MARGIN_MS = 2.0, 100.0  # ... or p95 ≥ 2 × warmup's + 100 ms
+
+Op = dict[str, Any]
+
+
+def _pct(sorted_values: Sequence[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def _latency_ms(op: Op) -> float | None:
+    lat = op.get("latency_ms")
+    if lat is None and op.get("complete_ts") is not None:
+        lat = (op["complete_ts"] - op["invoke_ts"]) * 1000.0
+    return lat
+
+
+def is_server_error(op: Op) -> bool:
+    """Not ok, and not an answer to the client's own mistake (a deliberate one is tagged)."""
+    if op["outcome"] == "ok" or op.get("tag"):
+        return False
+    return op.get("code") not in CLIENT_ERROR_CODES
+
+
+class Sample:
+    """What a set of ops looked like: count, server/transport error rate, latency quantiles, codes."""
+
+    def __init__(self, ops: Sequence[Op]) -> None:
+        self.n = len(ops)
+        self.errors = sum(1 for o in ops if is_server_error(o))
+        lat = sorted(x for o in ops if (x := _latency_ms(o)) is not None)
+        self.p50, self.p95 = _pct(lat, 0.5), _pct(lat, 0.95)
+        self.codes: dict[str, int] = {}
+        self.pending = 0
+        for o in ops:
+            if o.get("code"):
+                self.codes[o["code"]] = self.codes.get(o["code"], 0) + 1
+            if o.get("status") == 202:
+                self.pending += 1
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.n if self.n else 0.0
+
+    def brief(self) -> dict[str, Any]:
+        r = (lambda v: None if v is None else round(v, 1))
+        return {"ops": self.n, "error_rate": round(self.error_rate, 3), "p50_ms": r(self.p50), "p95_ms": r(self.p95)}
+
+
+def _window_key(w: FaultWindow, kind: str) -> str:
+    return kind if kind in ("maintenance", "freeze") else (w[3] or "")
+
+
+def _fault_event(events: Sequence[Mapping[str, Any]], w: FaultWindow, kind: str) -> Mapping[str, Any]:
+    start, end, name, target = w
+    best: Mapping[str, Any] = {}
+    for e in events:
+        if e.get("name") == name and e.get("target") == target and e.get("kind") == kind:
+            if kind == "fault_start" and abs(e["ts"] - start) < 1e-6 or kind == "fault_end" and abs(e["ts"] - end) < 1e-6:
+                return e
+            best = best or e
+    return best
+
+
+def judge_window(w: FaultWindow, start_event: Mapping[str, Any], end_event: Mapping[str, Any],
+                 ops: Sequence[Op], baseline: Sequence[Op]) -> dict[str, Any]:
+    """{"verdict": bit | no effect | not judged, "evidence": [...], numbers} for one fault window."""
+    start, end, name, target = w
+    details = {**(start_event.get("details") or {}), **(end_event.get("details") or {})}
+    kind = details.get("fault", "")
+    key = _window_key(w, kind)
+    gateway = key == "gateway"
+    reach = [o for o in ops if not gateway or o["kind"] in EXTERNAL_KINDS]
+    base_reach = [o for o in baseline if not gateway or o["kind"] in EXTERNAL_KINDS]
+    during, calm = Sample(reach), Sample(base_reach)
+    out: dict[str, Any] = {"fault": name, "kind": kind, "target": target, "start": start, "end": end,
+                           "during": during.brief(), "warmup": calm.brief(), "evidence": []}
+    evidence: list[str] = out["evidence"]
+
+    if kind in ("kill", "terminate"):
+        before, after = details.get("pid_before"), details.get("pid_after")
+        out.update(pid_before=before, pid_after=after)
+        if before is not None and after is not None:
+            if before != after:
+                evidence.append(f"pid changed {before} → {after}")
+                out["verdict"] = "bit"
+            else:
+                out["verdict"] = "no effect"
+                out["why"] = f"pid {before} unchanged: the service was not restarted"
+            return out
+
+    if kind == "freeze":
+        frozen = set(details.get("accounts") or ())
+        mine = [o for o in ops if o.get("account_id") in frozen and o["kind"] in WRITE_KINDS and not o.get("tag")]
+        refused = sum(1 for o in mine if o.get("code") == "ACCOUNT_FROZEN")
+        moved = [o["op_id"] for o in mine if o["outcome"] == "ok" and _debits(o, frozen)]
+        out.update(frozen_accounts=sorted(frozen), writes_on_frozen=len(mine), refused_frozen=refused)
+        if refused and not moved:
+            evidence.append(f"ACCOUNT_FROZEN ×{refused}, no money moved out of the {len(frozen)} frozen accounts")
+            out["verdict"] = "bit"
+        elif not mine:
+            out["verdict"], out["why"] = "not judged", "no writes on the frozen accounts during the window"
+        else:
+            out["verdict"] = "no effect"
+            out["why"] = f"{len(moved)} write(s) moved money out of frozen accounts, {refused} refused"
+            out["moved_op_ids"] = moved[:5]
+        return out
+
+    if during.n < MIN_OPS:
+        out["verdict"], out["why"] = "not judged", f"{during.n} ops in reach during the window (< {MIN_OPS})"
+        return out
+    codes = EXPECTED_CODES.get(key, frozenset())
+    seen = {c: n for c, n in during.codes.items() if c in codes}
+    if seen:
+        evidence.append("codes " + ", ".join(f"{c} ×{n}" for c, n in sorted(seen.items())))
+    if gateway and during.pending:
+        evidence.append(f"202 pending ×{during.pending}")
+    if calm.n >= MIN_OPS:
+        if during.errors >= MIN_ERRORS and during.error_rate >= 2 * calm.error_rate + ERROR_RATE_MARGIN:
+            evidence.append(f"server/transport errors {during.error_rate:.0%} (warmup {calm.error_rate:.0%})")
+        if calm.p50 is not None and during.p50 is not None and during.p50 >= P50_FACTOR * calm.p50 + P50_MARGIN_MS:
+            evidence.append(f"p50 latency {during.p50:.0f} ms (warmup {calm.p50:.0f} ms)")
+        elif calm.p95 is not None and during.p95 is not None and during.p95 >= P95_FACTOR * calm.p95 + P95_MARGIN_MS:
+            evidence.append(f"p95 latency {during.p95:.0f} ms (warmup {calm.p95:.0f} ms)")
+    if evidence:
+        out["verdict"] = "bit"
+    elif calm.n < MIN_OPS:
+        out["verdict"], out["why"] = "not judged", f"{calm.n} warmup ops to compare with (< {MIN_OPS})"
+    else:
+        out["verdict"] = "no effect"
+        out["why"] = "no fault codes, no rise in errors or latency against warmup"
+    return out
+
+
+def _debits(op: Op, accounts: set[str]) -> bool:
+    args = op.get("args") or {}
+    if op["kind"] == "transfer":
+        return args.get("from_account_id") in accounts
+    return op["kind"] == "withdrawal" and args.get("account_id") in accounts
+
+
+def _merged_seconds(windows: Iterable[FaultWindow]) -> list[tuple[float, float]]:
+    merged: list[list[float]] = []
+    for s, e, _, _ in sorted(windows):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    return [(s, e) for s, e in merged]
+
+
+def fault_write_rate(history: Iterable[Op], windows: Sequence[FaultWindow]) -> float | None:
+    """Money writes invoked inside fault windows per second of fault (None: no fault window)."""
+    spans = _merged_seconds(windows)
+    seconds = sum(e - s for s, e in spans)
+    if seconds <= 0:
+        return None
+    n = sum(1 for o in history if o["kind"] in WRITE_KINDS and any(s <= o["invoke_ts"] <= e for s, e in spans))
+    return round(n / seconds, 1)
+
+
+def check(history: Sequence[Op], final: Mapping[str, Any], ctx: CheckContext, *,
+          index: RunIndex | None = None) -> CheckResult:
+    windows = list(ctx.fault_windows)
+    if not windows:
+        return CheckResult(NAME, True, "not judged: no fault in this scenario", [], {"judged": False, "windows": 0})
+    found = Findings(ctx.max_counterexamples)
+    if index is not None and index.history is history:
+        client = list(index.ops(KINDS))
+    else:
+        client = [o for o in history if o["kind"] != AUDIT_KIND]
+    first = min(w[0] for w in windows)
+    baseline = [o for o in client if (o.get("complete_ts") or o["invoke_ts"]) < first]
+    judged: list[dict[str, Any]] = []
+    for w in windows:
+        start, end = w[0], w[1]
+        ops = [o for o in client if o["invoke_ts"] <= end and (o.get("complete_ts") or o["invoke_ts"]) >= start]
+        r = judge_window(w, _fault_event(ctx.events, w, "fault_start"), _fault_event(ctx.events, w, "fault_end"),
+                         ops, baseline)
+        judged.append(r)
+        if r["verdict"] == "no effect":
+            found.add("no_effect", **{k: v for k, v in r.items() if k != "evidence"})
+    counts = {v: sum(1 for r in judged if r["verdict"] == v) for v in ("bit", "no effect", "not judged")}
+    rate = fault_write_rate(client, windows)
+    stats = {"judged": True, "windows": judged, **{k.replace(" ", "_"): n for k, n in counts.items()},
+             "fault_write_rate": rate}
+    summary = (f"{counts['bit']} of {len(judged)} fault window(s) bit"
+               + (f", {counts['not judged']} not judged (too few ops)" if counts["not judged"] else "")
+               + ("" if rate is None else f"; {rate} money writes/s during faults"))
+    result = found.result(NAME, summary, stats)
+    if not result.passed:
+        names = ", ".join(r["fault"] for r in judged if r["verdict"] == "no effect")
+        result.summary = f"no effect: {names} ({summary})"
+    return result

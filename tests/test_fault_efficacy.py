@@ -184,3 +184,18 @@ def test_kill_fault_records_pids_in_its_events():
     start, end = recorded
     assert start["details"]["pid_before"] == 100
     assert end["details"] == {"fault": "kill", "pid_before": 100, "pid_after": 200}
+
+
+def test_scenario_think_time_knob():
+    import pytest
+    from pydantic import ValidationError
+
+    from walletchaos.scenario import Load, Scenario, load_catalog
+
+    assert Load(think=[0.05, 0.25]).think == [0.05, 0.25]
+    for bad in ([0.3, 0.1], [0.1], [-1, 0.2]):
+        with pytest.raises(ValidationError):
+            Load(think=bad)
+    sc = next(s for s in load_catalog("scenarios") if s.name == "wallet-kill")
+    assert Scenario.model_validate(sc.to_dict()).load.think == sc.load.think == [0.05, 0.25]
+    assert "think" in sc.to_yaml()

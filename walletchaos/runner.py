@@ -170,6 +170,7 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
             duration_s=scenario.duration_s, processes=scenario.load.processes, mix=scenario.load.mix,
             seed=scenario.seed, history_dir=history_dir, log_path=run_dir / "logs" / "locust.log",
             stages=scenario.to_dict()["load"]["stages"] or None,
+            extra_env={"WALLETCHAOS_THINK_S": ",".join(map(str, scenario.load.think))} if scenario.load.think else None,
         )
         start = time.time()
         events.phase("warmup")

@@ -124,6 +124,14 @@ def test_freeze():
     moved = ops(*FAULT, kinds=("transfer",), account="acc-9")
     result = judge(calm() + moved, ev)
     assert not result.passed and result.counterexamples[0]["moved_op_ids"]
+    # the account was frozen only from +1 s to +2 s: ops outside its own freeze are not judged
+    edges = events("freeze", "wallet", "freeze", {"accounts": ["acc-9"], "frozen_at": {"acc-9": FAULT[0] + 1}},
+                   {"unfrozen_at": {"acc-9": FAULT[0] + 2}})
+    late = ops(*FAULT, kinds=("transfer",), account="acc-9")
+    for o in late:
+        if FAULT[0] + 1 <= o["invoke_ts"] and o["complete_ts"] <= FAULT[0] + 2:
+            o.update(outcome="fail", status=403, code="ACCOUNT_FROZEN")
+    assert judge(calm() + late, edges).passed
     untouched = judge(calm() + ops(*FAULT), ev)
     assert untouched.passed and untouched.stats["windows"][0]["verdict"] == "not judged"
 

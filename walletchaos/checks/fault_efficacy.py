@@ -14,7 +14,8 @@ other: every client op), and counts as "bit" on any of:
 * **latency rose**: median or p95 latency well above warmup's;
 * **pid changed** (kill/terminate): the service's pid before injection and after healing differ (a
   known, unchanged pid means the kill did not happen: no effect, whatever else moved).
-* **freeze**: ACCOUNT_FROZEN answered to the frozen accounts, and none of them moved money out.
+* **freeze**: ACCOUNT_FROZEN answered on a frozen account while it was frozen (per-account freeze and
+  unfreeze times from the fault's events; money that still moved out is frozen_accounts' finding).
 
 A window with fewer than MIN_OPS ops in reach (or a warmup with fewer than MIN_OPS to compare with,
 when only a comparison could tell) is "not judged" and does not fail the run; a judged window with no
@@ -141,19 +142,24 @@ def judge_window(w: FaultWindow, start_event: Mapping[str, Any], end_event: Mapp
 
     if kind == "freeze":
         frozen = set(details.get("accounts") or ())
-        mine = [o for o in ops if o.get("account_id") in frozen and o["kind"] in WRITE_KINDS and not o.get("tag")]
+        since, until = details.get("frozen_at") or {}, details.get("unfrozen_at") or {}
+        # an op counts only while its account was surely frozen (each account has its own edges)
+        mine = [o for o in ops if o.get("account_id") in frozen and o["kind"] in WRITE_KINDS and not o.get("tag")
+                and o["invoke_ts"] >= since.get(o["account_id"], start)
+                and (o.get("complete_ts") or o["invoke_ts"]) <= until.get(o["account_id"], end)]
         refused = sum(1 for o in mine if o.get("code") == "ACCOUNT_FROZEN")
         moved = [o["op_id"] for o in mine if o["outcome"] == "ok" and _debits(o, frozen)]
         out.update(frozen_accounts=sorted(frozen), writes_on_frozen=len(mine), refused_frozen=refused)
-        if refused and not moved:
-            evidence.append(f"ACCOUNT_FROZEN ×{refused}, no money moved out of the {len(frozen)} frozen accounts")
+        if moved:
+            out["moved_op_ids"] = moved[:5]  # money out of a frozen account: frozen_accounts' finding
+        if refused:
+            evidence.append(f"ACCOUNT_FROZEN ×{refused} on the {len(frozen)} frozen accounts")
             out["verdict"] = "bit"
         elif not mine:
-            out["verdict"], out["why"] = "not judged", "no writes on the frozen accounts during the window"
+            out["verdict"], out["why"] = "not judged", "no writes on the frozen accounts while they were frozen"
         else:
             out["verdict"] = "no effect"
-            out["why"] = f"{len(moved)} write(s) moved money out of frozen accounts, {refused} refused"
-            out["moved_op_ids"] = moved[:5]
+            out["why"] = f"{len(mine)} write(s) on frozen accounts, none refused ({len(moved)} moved money out)"
         return out
 
     if during.n < MIN_OPS:

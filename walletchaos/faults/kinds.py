@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from walletchaos.faults.base import Fault, FaultContext, control
@@ -137,9 +138,16 @@ class FreezeFault(Fault):
         super().__init__(name, "wallet")
         self.count = count
         self.frozen: list[str] = []
+        # when each account was surely frozen / may have been unfrozen: the window's edges are seconds
+        # wide under load (one admin call per account), fault_efficacy judges each account by its own
+        self.frozen_at: dict[str, float] = {}
+        self.unfrozen_at: dict[str, float] = {}
 
     def details(self) -> dict[str, Any]:
-        return {"count": self.count, "accounts": list(self.frozen)}
+        return {"count": self.count, "accounts": list(self.frozen), "frozen_at": dict(self.frozen_at)}
+
+    def end_details(self) -> dict[str, Any]:
+        return {"frozen_at": dict(self.frozen_at), "unfrozen_at": dict(self.unfrozen_at)}
 
     def _inject(self, ctx: FaultContext) -> None:
         base = ctx.topology.wallet_direct_url
@@ -148,10 +156,12 @@ class FreezeFault(Fault):
         for account_id in ctx.rng.sample(candidates, min(self.count, len(candidates))):
             control(ctx, "POST", f"{base}/admin/accounts/{account_id}/freeze", admin=True)
             self.frozen.append(account_id)  # as we go: a failure half-way still unfreezes these
+            self.frozen_at[account_id] = time.time()
 
     def _heal(self, ctx: FaultContext) -> None:
         base = ctx.topology.wallet_direct_url
         while self.frozen:
+            self.unfrozen_at.setdefault(self.frozen[-1], time.time())
             control(ctx, "POST", f"{base}/admin/accounts/{self.frozen[-1]}/unfreeze", admin=True)
             self.frozen.pop()
 

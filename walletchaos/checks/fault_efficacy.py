@@ -2,22 +2,24 @@
 
 A scenario whose fault silently did nothing (a toxic on a proxy the wallet no longer uses, a kill of
 the wrong process, a maintenance switch the wallet ignores) passes every other invariant while testing
-nothing. So each fault window (events.jsonl fault_start/fault_end) is compared with the calm warmup
-before the first fault, on the ops the fault can reach (gateway faults: deposits and withdrawals; any
+nothing. So each fault window (events.jsonl fault_start/fault_end) is compared with the calm parts of
+the run (before the first fault; from CALM_AFTER_S after the last one healed), on the
+ops the fault can reach (gateway faults: deposits and withdrawals; any
 other: every client op), and counts as "bit" on any of:
 
 * **codes**: an answer the fault's target produces when it is down or slow (EXPECTED_CODES: e.g.
   DATABASE_UNAVAILABLE for the database, GATEWAY_ERROR/GATEWAY_TIMEOUT or a 202 pending for the
   gateway, MAINTENANCE, ACCOUNT_FROZEN);
 * **errors rose**: server or transport errors (not the client's own mistakes) at a rate well above
-  warmup's;
-* **latency rose**: median or p95 latency well above warmup's;
+  the calm ops';
+* **latency rose**: median or p95 latency (setup ops, which hash passwords, left out) well above the
+  calm ops';
 * **pid changed** (kill/terminate): the service's pid before injection and after healing differ (a
   known, unchanged pid means the kill did not happen: no effect, whatever else moved).
 * **freeze**: ACCOUNT_FROZEN answered on a frozen account while it was frozen (per-account freeze and
   unfreeze times from the fault's events; money that still moved out is frozen_accounts' finding).
 
-A window with fewer than MIN_OPS ops in reach (or a warmup with fewer than MIN_OPS to compare with,
+A window with fewer than MIN_OPS ops in reach (or fewer than MIN_OPS calm ops to compare with,
 when only a comparison could tell) is "not judged" and does not fail the run; a judged window with no
 evidence is "no effect" and fails it.
 
@@ -38,6 +40,8 @@ from walletchaos.history import AUDIT_KIND, KINDS, WRITE_KINDS, FaultWindow
 NAME = "fault_efficacy"
 MIN_OPS = 5
 EXTERNAL_KINDS = frozenset({"deposit", "withdrawal"})  # the only ops that reach the gateway
+CALM_AFTER_S = 2.0  # ops this long after the last fault healed count as calm (capped by the recovery time)
+SETUP_KINDS = frozenset({"register", "login"})  # password hashing on purpose: not in latency comparisons
 EXPECTED_CODES: dict[str, frozenset[str]] = {  # by fault target, or by fault kind for wallet-level faults
     "wallet_db": frozenset({"DATABASE_UNAVAILABLE"}),
     "postgres": frozenset({"DATABASE_UNAVAILABLE"}),
@@ -45,10 +49,16 @@ EXPECTED_CODES: dict[str, frozenset[str]] = {  # by fault target, or by fault ki
     "maintenance": frozenset({"MAINTENANCE"}),
     "freeze": frozenset({"ACCOUNT_FROZEN"}),
 }
-ERROR_RATE_MARGIN = 0.05  # errors rose: rate ≥ 2 × warmup's + this, and at least MIN_ERRORS of them
+ERROR_RATE_MARGIN = 0.05  # errors rose: rate ≥ 2 × the calm rate + this, and at least MIN_ERRORS of them
 MIN_ERRORS = 2
-P50_FACTOR, P50_MARGIN_MS = 1.5, 50.0  # latency rose: p50 ≥ 1.5 × warmup's + 50 ms ...
-P95_FACTOR, P95_MARGIN_MS = 2.0, 100.0  # ... or p95 ≥ 2 × warmup's + 100 ms
+# latency rose: p50 ≥ max(1.25 × calm p50, calm p50 + 50 ms), or p95 ≥ max(1.5 × calm p95, + 100 ms).
+# Relative, because on a CPU-starved box the calm p50 is itself hundreds of ms and a toxic adds to it.
+P50_FACTOR, P50_MARGIN_MS = 1.25, 50.0
+P95_FACTOR, P95_MARGIN_MS = 1.5, 100.0
+
+
+def _rose(during: float | None, calm: float | None, factor: float, margin_ms: float) -> bool:
+    return during is not None and calm is not None and during >= max(factor * calm, calm + margin_ms)
 
 Op = dict[str, Any]
 
@@ -79,7 +89,7 @@ class Sample:
     def __init__(self, ops: Sequence[Op]) -> None:
         self.n = len(ops)
         self.errors = sum(1 for o in ops if is_server_error(o))
-        lat = sorted(x for o in ops if (x := _latency_ms(o)) is not None)
+        lat = sorted(x for o in ops if o["kind"] not in SETUP_KINDS and (x := _latency_ms(o)) is not None)
         self.p50, self.p95 = _pct(lat, 0.5), _pct(lat, 0.95)
         self.codes: dict[str, int] = {}
         self.pending = 0
@@ -125,7 +135,7 @@ def judge_window(w: FaultWindow, start_event: Mapping[str, Any], end_event: Mapp
     base_reach = [o for o in baseline if not gateway or o["kind"] in EXTERNAL_KINDS]
     during, calm = Sample(reach), Sample(base_reach)
     out: dict[str, Any] = {"fault": name, "kind": kind, "target": target, "start": start, "end": end,
-                           "during": during.brief(), "warmup": calm.brief(), "evidence": []}
+                           "during": during.brief(), "calm": calm.brief(), "evidence": []}
     evidence: list[str] = out["evidence"]
 
     if kind in ("kill", "terminate"):
@@ -173,18 +183,18 @@ def judge_window(w: FaultWindow, start_event: Mapping[str, Any], end_event: Mapp
         evidence.append(f"202 pending ×{during.pending}")
     if calm.n >= MIN_OPS:
         if during.errors >= MIN_ERRORS and during.error_rate >= 2 * calm.error_rate + ERROR_RATE_MARGIN:
-            evidence.append(f"server/transport errors {during.error_rate:.0%} (warmup {calm.error_rate:.0%})")
-        if calm.p50 is not None and during.p50 is not None and during.p50 >= P50_FACTOR * calm.p50 + P50_MARGIN_MS:
-            evidence.append(f"p50 latency {during.p50:.0f} ms (warmup {calm.p50:.0f} ms)")
-        elif calm.p95 is not None and during.p95 is not None and during.p95 >= P95_FACTOR * calm.p95 + P95_MARGIN_MS:
-            evidence.append(f"p95 latency {during.p95:.0f} ms (warmup {calm.p95:.0f} ms)")
+            evidence.append(f"server/transport errors {during.error_rate:.0%} (calm {calm.error_rate:.0%})")
+        if _rose(during.p50, calm.p50, P50_FACTOR, P50_MARGIN_MS):
+            evidence.append(f"p50 latency {during.p50:.0f} ms (calm {calm.p50:.0f} ms)")
+        elif _rose(during.p95, calm.p95, P95_FACTOR, P95_MARGIN_MS):
+            evidence.append(f"p95 latency {during.p95:.0f} ms (calm {calm.p95:.0f} ms)")
     if evidence:
         out["verdict"] = "bit"
     elif calm.n < MIN_OPS:
-        out["verdict"], out["why"] = "not judged", f"{calm.n} warmup ops to compare with (< {MIN_OPS})"
+        out["verdict"], out["why"] = "not judged", f"{calm.n} calm ops to compare with (< {MIN_OPS})"
     else:
         out["verdict"] = "no effect"
-        out["why"] = "no fault codes, no rise in errors or latency against warmup"
+        out["why"] = "no fault codes, no rise in errors or latency against the calm ops"
     return out
 
 
@@ -225,8 +235,10 @@ def check(history: Sequence[Op], final: Mapping[str, Any], ctx: CheckContext, *,
         client = list(index.ops(KINDS))
     else:
         client = [o for o in history if o["kind"] != AUDIT_KIND]
+    # calm: before the first fault, and after the last one once the scenario's recovery time has passed
     first = min(w[0] for w in windows)
-    baseline = [o for o in client if (o.get("complete_ts") or o["invoke_ts"]) < first]
+    settled = max(w[1] for w in windows) + min(ctx.effective_grace_s, CALM_AFTER_S)
+    baseline = [o for o in client if (o.get("complete_ts") or o["invoke_ts"]) < first or o["invoke_ts"] > settled]
     judged: list[dict[str, Any]] = []
     for w in windows:
         start, end = w[0], w[1]
@@ -241,7 +253,8 @@ def check(history: Sequence[Op], final: Mapping[str, Any], ctx: CheckContext, *,
     stats = {"judged": True, "windows": judged, **{k.replace(" ", "_"): n for k, n in counts.items()},
              "fault_write_rate": rate}
     summary = (f"{counts['bit']} of {len(judged)} fault window(s) bit"
-               + (f", {counts['not judged']} not judged (too few ops)" if counts["not judged"] else "")
+               + (f", {counts['not judged']} not judged (too few ops in reach or to compare with)"
+                  if counts["not judged"] else "")
                + ("" if rate is None else f"; {rate} money writes/s during faults"))
     result = found.result(NAME, summary, stats)
     if not result.passed:

@@ -28,9 +28,6 @@ def locustfile_path() -> Path:
     return Path(override) if override else REPO_ROOT / "loadtests" / "locustfile.py"
 
 
-START_TIMEOUT_S = 15.0  # LoadProcess.wait_started: give up waiting for the first op after this long
-
-
 class LoadProcess:
     """A running Locust; `stop()` is idempotent and safe in `finally` / on KeyboardInterrupt."""
 
@@ -48,17 +45,6 @@ class LoadProcess:
 
     def is_running(self) -> bool:
         return self.proc.poll() is None
-
-    def wait_started(self, timeout_s: float = START_TIMEOUT_S, poll_s: float = 0.05) -> bool:
-        """Block until the first op is recorded (Locust imported, users spawning), the process exits
-        or `timeout_s` passes; True if ops are flowing. On a busy box Locust takes seconds to start:
-        a fault timeline counted from the fork would spend its warmup without any load."""
-        deadline = time.monotonic() + timeout_s
-        while self.is_running() and time.monotonic() < deadline:
-            if any(p.stat().st_size for p in self.history_dir.glob("history-w*.jsonl")):
-                return True
-            time.sleep(poll_s)  # polling a condition (a file gets its first line), not a fixed wait
-        return False
 
     def wait(self, timeout: float | None = None) -> int:
         """Exit code; raises subprocess.TimeoutExpired if still running after `timeout`.

@@ -24,7 +24,7 @@ from walletchaos.checks.base import CheckContext
 from walletchaos.events import EventLog
 from walletchaos.faults import FaultContext, Nemesis, clear_stale
 from walletchaos.history import annotate_phases, merge_histories, read_events, read_history
-from walletchaos.load import START_TIMEOUT_S, run_locust
+from walletchaos.load import run_locust
 from walletchaos.progress import LiveProgress
 from walletchaos.reconcile import collect_final_state
 from walletchaos.report.html import write_report, write_suite_report
@@ -167,12 +167,11 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
     try:
         load = run_locust(
             topo.wallet_url, users=scenario.load.users, spawn_rate=scenario.load.spawn_rate,
-            duration_s=scenario.duration_s + START_TIMEOUT_S, processes=scenario.load.processes, mix=scenario.load.mix,
+            duration_s=scenario.duration_s, processes=scenario.load.processes, mix=scenario.load.mix,
             seed=scenario.seed, history_dir=history_dir, log_path=run_dir / "logs" / "locust.log",
             stages=scenario.to_dict()["load"]["stages"] or None,
             extra_env={"WALLETCHAOS_THINK_S": ",".join(map(str, scenario.load.think))} if scenario.load.think else None,
         )
-        load.wait_started()  # timeline and load end count from the first op, not from Locust's fork
         start = time.time()
         events.phase("warmup")
         ctx = FaultContext(topology=topo, emit=events.emit, seed=scenario.seed)
@@ -180,7 +179,7 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
         nemesis.start()
         phase, heal_until = "warmup", None
         with progress:
-            while load.is_running() and time.time() < start + scenario.duration_s:
+            while load.is_running():
                 if opts.cancel.is_set():
                     raise KeyboardInterrupt
                 phase, heal_until = _next_phase(phase, heal_until, nemesis, scenario, events)

@@ -54,16 +54,31 @@ def calm(t0=T0, t1=FAULT[0]):
     return ops(t0, t1)
 
 
+LATENCY_150 = {"type": "latency", "attributes": {"latency": 150, "jitter": 100}, "toxicity": 1.0}
+
+
 def test_db_latency_that_bites_passes():
-    result = judge(calm() + ops(*FAULT, latency_ms=300.0) + calm(FAULT[1], FAULT[1] + 3), events())
+    result = judge(calm() + ops(*FAULT, latency_ms=300.0) + calm(FAULT[1], FAULT[1] + 3),
+                   events(start_details=LATENCY_150))
     assert result.passed, result.counterexamples
     (w,) = result.stats["windows"]
     assert w["verdict"] == "bit" and "p50 latency" in w["evidence"][0]
 
 
+def test_a_busy_box_slowdown_is_not_a_latency_toxic_that_bit():
+    """Measured with db-bypasses-proxy on a CPU-starved box: p50 14 → 97 ms with nothing injected. A
+    150 ms DB latency toxic must add at least 150 ms; a reset_peer toxic must show errors, not slowness."""
+    history = calm() + ops(*FAULT, latency_ms=100.0) + calm(FAULT[1], FAULT[1] + 3)
+    assert not judge(history, events(start_details=LATENCY_150)).passed
+    reset = {"type": "reset_peer", "attributes": {"timeout": 0}, "toxicity": 0.3}
+    assert not judge(calm() + ops(*FAULT, latency_ms=400.0), events(start_details=reset)).passed
+    slicer = {"type": "slicer", "attributes": {"average_size": 32, "delay": 20000}}
+    assert judge(calm() + ops(*FAULT, latency_ms=400.0), events(target="wallet_api", start_details=slicer)).passed
+
+
 def test_db_fault_with_no_effect_fails_with_the_window():
     """What a wallet bypassing the wallet_db proxy looks like: the DB fault changes nothing."""
-    result = judge(calm() + ops(*FAULT) + calm(FAULT[1], FAULT[1] + 3), events())
+    result = judge(calm() + ops(*FAULT) + calm(FAULT[1], FAULT[1] + 3), events(start_details=LATENCY_150))
     assert not result.passed
     ce = result.counterexamples[0]
     assert ce["rule"] == "no_effect" and ce["fault"] == "db-fault" and ce["target"] == "wallet_db"
@@ -207,3 +222,9 @@ def test_scenario_think_time_knob():
     sc = next(s for s in load_catalog("scenarios") if s.name == "wallet-kill")
     assert Scenario.model_validate(sc.to_dict()).load.think == sc.load.think == [0.05, 0.25]
     assert "think" in sc.to_yaml()
+
+
+def test_pause_judged_by_a_stall():
+    ev = events("pause", "postgres", "freeze-db")
+    assert judge(calm() + ops(*FAULT, latency_ms=2500.0), ev).passed
+    assert not judge(calm() + ops(*FAULT, latency_ms=300.0), ev).passed

@@ -12,8 +12,9 @@ other: every client op), and counts as "bit" on any of:
   gateway, MAINTENANCE, ACCOUNT_FROZEN);
 * **errors rose**: server or transport errors (not the client's own mistakes) at a rate well above
   the calm ops';
-* **latency rose**: median or p95 latency (setup ops, which hash passwords, left out) well above the
-  calm ops';
+* **latency rose**, where the fault is one that slows (latency_rule): a latency toxic must add its own
+  configured latency to the median, a pause must stall ops by a second, bandwidth/slicer must clearly
+  slow the median (setup ops, which hash passwords, left out);
 * **pid changed** (kill/terminate): the service's pid before injection and after healing differ (a
   known, unchanged pid means the kill did not happen: no effect, whatever else moved).
 * **freeze**: ACCOUNT_FROZEN answered on a frozen account while it was frozen (per-account freeze and
@@ -51,10 +52,9 @@ EXPECTED_CODES: dict[str, frozenset[str]] = {  # by fault target, or by fault ki
 }
 ERROR_RATE_MARGIN = 0.05  # errors rose: rate ≥ 2 × the calm rate + this, and at least MIN_ERRORS of them
 MIN_ERRORS = 2
-# latency rose: p50 ≥ max(1.25 × calm p50, calm p50 + 50 ms), or p95 ≥ max(1.5 × calm p95, + 100 ms).
+# latency rose (faults without a configured size, see latency_rule): p50 ≥ max(1.25 × calm, calm + 50 ms).
 # Relative, because on a CPU-starved box the calm p50 is itself hundreds of ms and a toxic adds to it.
 P50_FACTOR, P50_MARGIN_MS = 1.25, 50.0
-P95_FACTOR, P95_MARGIN_MS = 1.5, 100.0
 
 
 def _rose(during: float | None, calm: float | None, factor: float, margin_ms: float) -> bool:
@@ -77,10 +77,41 @@ def _latency_ms(op: Op) -> float | None:
 
 
 def is_server_error(op: Op) -> bool:
-    """Not ok, and not an answer to the client's own mistake (a deliberate one is tagged)."""
+    """Not ok, not an answer to the client's own mistake (a deliberate one is tagged), and not overload
+    shedding (RATE_LIMITED depends on how busy the box is, not on the fault)."""
     if op["outcome"] == "ok" or op.get("tag"):
         return False
-    return op.get("code") not in CLIENT_ERROR_CODES
+    return op.get("code") not in CLIENT_ERROR_CODES and op.get("code") != "RATE_LIMITED"
+
+
+LatencyRule = tuple[str, float, float]  # (quantile "p50"/"p95", factor, margin ms): rose ≥ max(f·calm, calm + m)
+GENERIC: LatencyRule = ("p50", P50_FACTOR, P50_MARGIN_MS)
+SLOW_TOXICS = frozenset({"bandwidth", "slicer", "slow_close"})  # toxics whose only effect is time
+PAUSE_RISE_MS = 1000.0  # a paused service stalls every op in reach for (most of) the pause
+
+
+def latency_rule(kind: str, details: Mapping[str, Any]) -> LatencyRule | None:
+    """Which latency rise counts as evidence for this fault, or None when only codes/errors can be.
+
+    On a CPU-starved box a calm p50 of 15 ms can become 100 ms in the window with nothing injected,
+    just because the load is in full swing: so a latency toxic must add at least its own configured
+    latency (× toxicity) to the median (every op in reach crosses the hop at least once), a pause must
+    stall ops by PAUSE_RISE_MS, and faults that fail requests (reset_peer, timeout, proxy_down, kill,
+    maintenance, freeze) must show as errors or codes, never as "a bit slower"."""
+    if kind == "toxic":
+        kind_ = details.get("type")
+        if kind_ == "latency":
+            attrs = details.get("attributes") or {}
+            return ("p50", 1.0, float(attrs.get("latency", 0)) * float(details.get("toxicity", 1.0)))
+        return GENERIC if kind_ in SLOW_TOXICS else None
+    if kind == "pause":
+        return ("p95", 1.0, PAUSE_RISE_MS)
+    if kind == "gateway":
+        delay = (details.get("behaviour") or {}).get("delay_ms")
+        return ("p50", 1.0, float(delay)) if delay else None
+    if kind in ("proxy_down", "kill", "terminate", "maintenance", "freeze"):
+        return None
+    return GENERIC  # a fault kind this check does not know: any clear slowdown
 
 
 class Sample:
@@ -184,10 +215,13 @@ def judge_window(w: FaultWindow, start_event: Mapping[str, Any], end_event: Mapp
     if calm.n >= MIN_OPS:
         if during.errors >= MIN_ERRORS and during.error_rate >= 2 * calm.error_rate + ERROR_RATE_MARGIN:
             evidence.append(f"server/transport errors {during.error_rate:.0%} (calm {calm.error_rate:.0%})")
-        if _rose(during.p50, calm.p50, P50_FACTOR, P50_MARGIN_MS):
-            evidence.append(f"p50 latency {during.p50:.0f} ms (calm {calm.p50:.0f} ms)")
-        elif _rose(during.p95, calm.p95, P95_FACTOR, P95_MARGIN_MS):
-            evidence.append(f"p95 latency {during.p95:.0f} ms (calm {calm.p95:.0f} ms)")
+        rule = latency_rule(kind, details)
+        if rule is not None:
+            q, factor, margin = rule
+            now, before = getattr(during, q), getattr(calm, q)
+            if _rose(now, before, factor, margin):
+                evidence.append(f"{q} latency {now:.0f} ms (calm {before:.0f} ms, needed +{margin:.0f} ms)")
+            out["latency_rule"] = {"quantile": q, "factor": factor, "margin_ms": margin}
     if evidence:
         out["verdict"] = "bit"
     elif calm.n < MIN_OPS:

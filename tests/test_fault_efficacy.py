@@ -82,7 +82,7 @@ def test_db_fault_with_no_effect_fails_with_the_window():
     assert not result.passed
     ce = result.counterexamples[0]
     assert ce["rule"] == "no_effect" and ce["fault"] == "db-fault" and ce["target"] == "wallet_db"
-    assert ce["start"] == FAULT[0] and ce["during"]["ops"] == 31 and ce["calm"]["ops"] == 39  # before the fault, and from 2 s after it
+    assert ce["start"] == FAULT[0] and ce["during"]["ops"] == 31 and ce["calm"]["before"]["ops"] == 30
     assert result.summary.startswith("no effect: db-fault")
     assert result.stats["no_effect"] == 1
 
@@ -149,6 +149,12 @@ def test_freeze():
     assert judge(calm() + late, edges).passed
     untouched = judge(calm() + ops(*FAULT), ev)
     assert untouched.passed and untouched.stats["windows"][0]["verdict"] == "not judged"
+
+
+def test_thin_warmup_falls_back_to_the_calm_after_the_faults():
+    history = ops(T0 + 2.8, FAULT[0]) + ops(*FAULT, latency_ms=300.0) + calm(FAULT[1] + 2.5, FAULT[1] + 5)
+    result = judge(history, events(start_details=LATENCY_150))
+    assert result.passed and result.stats["windows"][0]["calm"]["after"]["ops"] == 25
 
 
 def test_too_few_ops_is_not_judged():

@@ -3,7 +3,8 @@
 A scenario whose fault silently did nothing (a toxic on a proxy the wallet no longer uses, a kill of
 the wrong process, a maintenance switch the wallet ignores) passes every other invariant while testing
 nothing. So each fault window (events.jsonl fault_start/fault_end) is compared with the calm parts of
-the run (before the first fault; from CALM_AFTER_S after the last one healed), on the
+the run (before the first fault; from CALM_AFTER_S after the last one healed: the calmer of the two, see
+Calm), on the
 ops the fault can reach (gateway faults: deposits and withdrawals; any
 other: every client op), and counts as "bit" on any of:
 
@@ -30,7 +31,7 @@ too: the verdict and the summary show it (a fault window with a thin load cannot
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from walletchaos.checks.base import CheckContext, CheckResult, Findings
@@ -57,8 +58,7 @@ ERROR_RATE_MARGIN = 0.01
 MIN_ERRORS = 3
 
 
-def _more(n: int, total: int, calm_n: int, calm_total: int) -> bool:
-    calm_rate = calm_n / calm_total if calm_total else 0.0
+def _more(n: int, total: int, calm_rate: float) -> bool:
     return n >= MIN_ERRORS and total > 0 and n / total >= 2 * calm_rate + ERROR_RATE_MARGIN
 # latency rose (faults without a configured size, see latency_rule): p50 ≥ max(1.25 × calm, calm + 50 ms).
 # Relative, because on a CPU-starved box the calm p50 is itself hundreds of ms and a toxic adds to it.
@@ -147,6 +147,30 @@ class Sample:
         return {"ops": self.n, "error_rate": round(self.error_rate, 3), "p50_ms": r(self.p50), "p95_ms": r(self.p95)}
 
 
+class Calm:
+    """The calm parts of the run to compare a window with: before the first fault, and from CALM_AFTER_S
+    after the last one healed; per metric the calmer of the two (each with ≥ MIN_OPS ops). On a busy box
+    the start is slow (Locust ramping, every user registering at once); after a fault the wallet may not
+    have recovered (recovery's finding, not a reason to call the fault harmless)."""
+
+    def __init__(self, samples: Sequence[Sample]) -> None:
+        self.all = samples
+        self.samples = [x for x in samples if x.n >= MIN_OPS]
+
+    @property
+    def judged(self) -> bool:
+        return bool(self.samples)
+
+    def rate(self, count: Callable[[Sample], int]) -> float:
+        return min((count(x) / x.n for x in self.samples), default=0.0)
+
+    def latency(self, q: str) -> float | None:
+        return min((v for x in self.samples if (v := getattr(x, q)) is not None), default=None)
+
+    def brief(self) -> dict[str, Any]:
+        return dict(zip(("before", "after"), (x.brief() for x in self.all)))
+
+
 def _window_key(w: FaultWindow, kind: str) -> str:
     return kind if kind in ("maintenance", "freeze") else (w[3] or "")
 
@@ -163,7 +187,7 @@ def _fault_event(events: Sequence[Mapping[str, Any]], w: FaultWindow, kind: str)
 
 
 def judge_window(w: FaultWindow, start_event: Mapping[str, Any], end_event: Mapping[str, Any],
-                 ops: Sequence[Op], baseline: Sequence[Op]) -> dict[str, Any]:
+                 ops: Sequence[Op], before: Sequence[Op], after: Sequence[Op] = ()) -> dict[str, Any]:
     """{"verdict": bit | no effect | not judged, "evidence": [...], numbers} for one fault window."""
     start, end, name, target = w
     details = {**(start_event.get("details") or {}), **(end_event.get("details") or {})}
@@ -171,8 +195,8 @@ def judge_window(w: FaultWindow, start_event: Mapping[str, Any], end_event: Mapp
     key = _window_key(w, kind)
     gateway = key == "gateway"
     reach = [o for o in ops if not gateway or o["kind"] in EXTERNAL_KINDS]
-    base_reach = [o for o in baseline if not gateway or o["kind"] in EXTERNAL_KINDS]
-    during, calm = Sample(reach), Sample(base_reach)
+    during = Sample(reach)
+    calm = Calm([Sample([o for o in part if not gateway or o["kind"] in EXTERNAL_KINDS]) for part in (before, after)])
     out: dict[str, Any] = {"fault": name, "kind": kind, "target": target, "start": start, "end": end,
                            "during": during.brief(), "calm": calm.brief(), "evidence": []}
     evidence: list[str] = out["evidence"]
@@ -215,25 +239,27 @@ def judge_window(w: FaultWindow, start_event: Mapping[str, Any], end_event: Mapp
         out["verdict"], out["why"] = "not judged", f"{during.n} ops in reach during the window (< {MIN_OPS})"
         return out
     codes = EXPECTED_CODES.get(key, frozenset())
-    seen = {c: n for c, n in during.codes.items() if c in codes and _more(n, during.n, calm.codes.get(c, 0), calm.n)}
+    seen = {c: n for c, n in during.codes.items()
+            if c in codes and _more(n, during.n, calm.rate(lambda x, c=c: x.codes.get(c, 0)))}
     if seen:
         evidence.append("codes " + ", ".join(f"{c} ×{n}" for c, n in sorted(seen.items())))
-    if gateway and _more(during.pending, during.n, calm.pending, calm.n):
+    if gateway and _more(during.pending, during.n, calm.rate(lambda x: x.pending)):
         evidence.append(f"202 pending ×{during.pending}")
-    if calm.n >= MIN_OPS:
-        if _more(during.errors, during.n, calm.errors, calm.n):
-            evidence.append(f"server/transport errors {during.error_rate:.0%} (calm {calm.error_rate:.0%})")
+    if calm.judged:
+        calm_errors = calm.rate(lambda x: x.errors)
+        if _more(during.errors, during.n, calm_errors):
+            evidence.append(f"server/transport errors {during.error_rate:.0%} (calm {calm_errors:.0%})")
         rule = latency_rule(kind, details)
         if rule is not None:
             q, factor, margin = rule
-            now, before = getattr(during, q), getattr(calm, q)
-            if _rose(now, before, factor, margin):
-                evidence.append(f"{q} latency {now:.0f} ms (calm {before:.0f} ms, needed +{margin:.0f} ms)")
+            now, quiet = getattr(during, q), calm.latency(q)
+            if _rose(now, quiet, factor, margin):
+                evidence.append(f"{q} latency {now:.0f} ms (calm {quiet:.0f} ms, needed +{margin:.0f} ms)")
             out["latency_rule"] = {"quantile": q, "factor": factor, "margin_ms": margin}
     if evidence:
         out["verdict"] = "bit"
-    elif calm.n < MIN_OPS:
-        out["verdict"], out["why"] = "not judged", f"{calm.n} calm ops to compare with (< {MIN_OPS})"
+    elif not calm.judged:
+        out["verdict"], out["why"] = "not judged", f"fewer than {MIN_OPS} calm ops to compare with"
     else:
         out["verdict"] = "no effect"
         out["why"] = "no fault codes, no rise in errors or latency against the calm ops"
@@ -277,16 +303,18 @@ def check(history: Sequence[Op], final: Mapping[str, Any], ctx: CheckContext, *,
         client = list(index.ops(KINDS))
     else:
         client = [o for o in history if o["kind"] != AUDIT_KIND]
-    # calm: before the first fault, and after the last one once the scenario's recovery time has passed
+    # calm: before the first fault; only when that is too thin (Locust still starting on a busy box),
+    # also after the last fault once CALM_AFTER_S passed (a wallet that never recovers is recovery's finding)
     first = min(w[0] for w in windows)
     settled = max(w[1] for w in windows) + min(ctx.effective_grace_s, CALM_AFTER_S)
-    baseline = [o for o in client if (o.get("complete_ts") or o["invoke_ts"]) < first or o["invoke_ts"] > settled]
+    before = [o for o in client if (o.get("complete_ts") or o["invoke_ts"]) < first]
+    after = [o for o in client if o["invoke_ts"] > settled]
     judged: list[dict[str, Any]] = []
     for w in windows:
         start, end = w[0], w[1]
         ops = [o for o in client if o["invoke_ts"] <= end and (o.get("complete_ts") or o["invoke_ts"]) >= start]
         r = judge_window(w, _fault_event(ctx.events, w, "fault_start"), _fault_event(ctx.events, w, "fault_end"),
-                         ops, baseline)
+                         ops, before, after)
         judged.append(r)
         if r["verdict"] == "no effect":
             found.add("no_effect", **{k: v for k, v in r.items() if k != "evidence"})

@@ -13,8 +13,8 @@ other: every client op), and counts as "bit" on any of:
   gateway, MAINTENANCE), clearly more often than in the calm parts (see _more);
 * **errors rose**: server or transport errors (not the client's own mistakes) at a rate well above
   the calm ops';
-* **latency rose**, where the fault is one that slows (latency_rule): a latency toxic must add its own
-  configured latency to the median, a pause must stall ops by a second, bandwidth/slicer must clearly
+* **latency rose**, where the fault is one that slows (latency_rule): a latency toxic must add its
+  configured latency to the median (half of it on the client hop), a pause must stall ops by a second, bandwidth/slicer must clearly
   slow the median (setup ops, which hash passwords, left out);
 * **pid changed** (kill/terminate): the service's pid before injection and after healing differ (a
   known, unchanged pid means the kill did not happen: no effect, whatever else moved).
@@ -22,8 +22,8 @@ other: every client op), and counts as "bit" on any of:
   unfreeze times from the fault's events; money that still moved out is frozen_accounts' finding).
 
 A window with fewer than MIN_OPS ops in reach (or fewer than MIN_OPS calm ops to compare with,
-when only a comparison could tell) is "not judged" and does not fail the run; a judged window with no
-evidence is "no effect" and fails it.
+when only a comparison could tell), or a sparse fault (is_sparse) that left no sign, is "not judged"
+and does not fail the run; any other window with no evidence is "no effect" and fails it.
 
 `fault_write_rate` (money writes invoked inside fault windows per second of fault) is computed here
 too: the verdict and the summary show it (a fault window with a thin load cannot catch short anomalies).
@@ -59,7 +59,20 @@ MIN_ERRORS = 3
 
 
 def _more(n: int, total: int, calm_rate: float) -> bool:
+    """n of total is clearly more than the calm rate (with a calm rate of 0, a single one is)."""
+    if not calm_rate:
+        return n >= 1
     return n >= MIN_ERRORS and total > 0 and n / total >= 2 * calm_rate + ERROR_RATE_MARGIN
+
+
+SPARSE_TOXICS = frozenset({"reset_peer", "limit_data", "slow_close"})
+MULTI_HOP_TARGETS = frozenset({"wallet_db", "postgres"})  # a request crosses the DB hop several times
+
+
+def is_sparse(kind: str, details: Mapping[str, Any]) -> bool:
+    """A fault that hits only some connections or requests (toxicity < 1, resets): a wallet that absorbs
+    it (retries, pool health checks) cannot be told from one it never reached, so no sign is "not judged"."""
+    return kind == "toxic" and (details.get("type") in SPARSE_TOXICS or float(details.get("toxicity", 1.0)) < 1.0)
 # latency rose (faults without a configured size, see latency_rule): p50 ≥ max(1.25 × calm, calm + 50 ms).
 # Relative, because on a CPU-starved box the calm p50 is itself hundreds of ms and a toxic adds to it.
 P50_FACTOR, P50_MARGIN_MS = 1.25, 50.0
@@ -110,7 +123,10 @@ def latency_rule(kind: str, details: Mapping[str, Any]) -> LatencyRule | None:
         kind_ = details.get("type")
         if kind_ == "latency":
             attrs = details.get("attributes") or {}
-            return ("p50", 1.0, float(attrs.get("latency", 0)) * float(details.get("toxicity", 1.0)))
+            # ops straddling the window's edges pay part of it: half the size on the client hop (crossed
+            # once each way), the full size on the DB hop (crossed by every statement and the commit)
+            share = 1.0 if details.get("target") in MULTI_HOP_TARGETS else 0.5
+            return ("p50", 1.0, share * float(attrs.get("latency", 0)) * float(details.get("toxicity", 1.0)))
         return GENERIC if kind_ in SLOW_TOXICS else None
     if kind == "pause":
         return ("p95", 1.0, PAUSE_RISE_MS)
@@ -249,7 +265,7 @@ def judge_window(w: FaultWindow, start_event: Mapping[str, Any], end_event: Mapp
         calm_errors = calm.rate(lambda x: x.errors)
         if _more(during.errors, during.n, calm_errors):
             evidence.append(f"server/transport errors {during.error_rate:.0%} (calm {calm_errors:.0%})")
-        rule = latency_rule(kind, details)
+        rule = latency_rule(kind, {**details, "target": target})
         if rule is not None:
             q, factor, margin = rule
             now, quiet = getattr(during, q), calm.latency(q)
@@ -260,6 +276,8 @@ def judge_window(w: FaultWindow, start_event: Mapping[str, Any], end_event: Mapp
         out["verdict"] = "bit"
     elif not calm.judged:
         out["verdict"], out["why"] = "not judged", f"fewer than {MIN_OPS} calm ops to compare with"
+    elif is_sparse(kind, details):
+        out["verdict"], out["why"] = "not judged", "a sparse fault (some connections only) left no sign"
     else:
         out["verdict"] = "no effect"
         out["why"] = "no fault codes, no rise in errors or latency against the calm ops"

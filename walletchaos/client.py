@@ -138,6 +138,8 @@ def _success_fields(kind: str, data: dict[str, Any], fields: dict[str, Any]) -> 
         fields["balance"] = balance if isinstance(balance, int) else None
     elif kind == "register":
         fields["account_id"] = data.get("account_id")
+    elif kind == "history" and isinstance(data.get("items"), list):  # the page's txn ids, in the order served
+        fields["items"] = [i.get("transaction_id") for i in data["items"] if isinstance(i, dict)]
 
 
 # -- transport ------------------------------------------------------------------------------------------
@@ -350,6 +352,7 @@ class WalletApi:
         reg_account = fields.pop("account_id", None)
         # owner_user: who acted (the wallet username of this session; for register the name registered);
         # target_owner: for attacks, whose account / transaction / key / password was targeted
+        items = fields.pop("items", None)
         op = new_op(f"{self.worker}-{self.user}-{next(self._seq)}", kind, invoke_ts, worker=self.worker,
                     user=self.user, args=args, idempotency_key=key, account_id=reg_account or account_id,
                     complete_ts=result["complete_ts"], outcome=result["outcome"],
@@ -358,5 +361,7 @@ class WalletApi:
                     target_owner=target_owner, **fields)
         op["tag"] = tag
         op["sent_request_id"] = sent_rid
+        if kind == "history":
+            op["items"] = items
         self.sink.write(op)
         return Call(op, result["data"])

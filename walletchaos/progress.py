@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from walletchaos.history import AUDIT_KIND
+
 WINDOW_S = 5.0
 
 
@@ -39,6 +41,8 @@ class HistoryTail:
                 try:
                     op = orjson.loads(line)
                 except orjson.JSONDecodeError:
+                    continue
+                if op.get("kind") == AUDIT_KIND:  # the harness's snapshots, not load
                     continue
                 self.recent.append((op.get("complete_ts") or time.time(), op.get("outcome", "")))
                 self.total += 1

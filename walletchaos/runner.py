@@ -42,6 +42,7 @@ from walletchaos.run_status import error_line, error_verdict, status_of
 from walletchaos.scenario import Scenario
 from walletchaos.target import Target, load_target
 from walletchaos.server_logs import read_server_logs
+from walletchaos.snapshots import AuditPoller
 from walletchaos.topology.base import make_topology
 from walletchaos.verdict import Verdict, run_checks
 
@@ -191,7 +192,8 @@ def _run_in(scenario: Scenario, run_dir: Path, opts: RunOptions, console: Consol
         clear_stale(topo.toxiproxy())
         before = ids_before_run(topo, target)  # url mode: what the running wallet held before this run
         events.emit(kind="note", name="topology_up", details={"backend": opts.backend, "startup_s": meta["startup_s"]})
-        _drive(scenario, schedule, topo, events, history_dir, run_dir, opts, console, adapter_env(target))
+        with AuditPoller(topo.wallet_direct_url, topo.admin_token, history_dir):  # bank snapshots, until load ends
+            _drive(scenario, schedule, topo, events, history_dir, run_dir, opts, console, adapter_env(target))
         check(opts.cancel)
         events.phase("final")
         history = merge_histories(sorted(history_dir.glob("history-*.jsonl")))
@@ -246,7 +248,8 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
             topo.wallet_url, users=scenario.load.users, spawn_rate=scenario.load.spawn_rate,
             duration_s=scenario.duration_s, processes=scenario.load.processes, mix=scenario.load.mix,
             seed=scenario.seed, history_dir=history_dir, log_path=run_dir / "logs" / "locust.log",
-            stages=scenario.to_dict()["load"]["stages"] or None, extra_env=load_env,
+            stages=scenario.to_dict()["load"]["stages"] or None,
+            extra_env={**(load_env or {}), **think_env(scenario)},
         )
         start = time.time()
         events.phase("warmup")
@@ -266,6 +269,12 @@ def _drive(scenario: Scenario, schedule, topo, events: EventLog, history_dir: Pa
             nemesis.stop_all()
         if load is not None:
             load.stop(grace_s=CANCEL_LOAD_GRACE_S if opts.cancel.is_set() else None)
+
+
+def think_env(scenario: Scenario) -> dict[str, str]:
+    """The scenario's think time for the load generator (`load.think: [lo, hi]` seconds), if it sets one."""
+    think = scenario.load.think
+    return {"WALLETCHAOS_THINK_S": ",".join(map(str, think))} if think else {}
 
 
 def _next_phase(phase: str, heal_until: float | None, nemesis, scenario: Scenario, events: EventLog):

@@ -296,6 +296,15 @@ class Load(_Strict):
     mix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "default"
     processes: Annotated[int, Field(ge=1, le=64)] = 1
     stages: list[Stage] = Field(default_factory=list)
+    # think time [lo, hi] seconds between a user's ops (default: the mix's); short think = more writes/s
+    think: list[Annotated[float, Field(ge=0, le=60)]] | None = None
+
+    @field_validator("think")
+    @classmethod
+    def _think_range(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (len(v) != 2 or v[0] > v[1]):
+            raise _err("think", "load.think must be [lo, hi] seconds with lo <= hi, not {v}", {"v": v})
+        return v
 
     @field_validator("stages")
     @classmethod

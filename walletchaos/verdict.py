@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from walletchaos.checks import CHECKS
+from walletchaos.checks.fault_efficacy import fault_write_rate
 from walletchaos.checks.base import CheckContext, CheckResult
 from walletchaos.checks.index import RunIndex
 from walletchaos.history import gc_paused
@@ -64,7 +65,8 @@ def run_checks(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx:
             results.append(result)
         total_s = time.perf_counter() - t_all
     stats = {"ops": len(history), "check_seconds": durations, "total_seconds": round(total_s, 6),
-             "ops_per_s": round(len(history) / total_s) if total_s > 0 else None}
+             "ops_per_s": round(len(history) / total_s) if total_s > 0 else None,
+             "fault_write_rate": fault_write_rate(history, ctx.fault_windows)}  # money writes/s during faults
     return Verdict(ctx.scenario, all(r.passed for r in results), results, stats)
 
 

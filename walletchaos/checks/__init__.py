@@ -6,16 +6,19 @@ from collections.abc import Callable
 
 from walletchaos.checks import (
     authorization,
+    bank_snapshots,
     clear_errors,
     conservation,
     credentials,
     durability,
     exactly_once,
+    fault_efficacy,
     frozen_accounts,
     honest_refusals,
     ledger,
     no_overdraft,
     no_phantoms,
+    read_consistency,
     recovery,
     server_logs,
 )
@@ -28,7 +31,8 @@ Check = Callable[..., CheckResult]
 CHECKS: dict[str, Check] = {
     m.NAME: m.check
     for m in (conservation, ledger, no_overdraft, exactly_once, durability, no_phantoms, clear_errors, recovery,
-              authorization, credentials, frozen_accounts, honest_refusals, server_logs)
+              authorization, credentials, frozen_accounts, honest_refusals, server_logs,
+              read_consistency, bank_snapshots, fault_efficacy)
 }
 
 __all__ = ["CHECKS", "Check", "CheckContext", "CheckResult"]

@@ -48,7 +48,7 @@ class CheckContext:
     max_counterexamples: int = DEFAULT_MAX_COUNTEREXAMPLES
     # security invariants: how long a lockout lasts at least (credentials), regexes of server ERROR lines
     # the scenario expects during its faults (server_logs), and the clock skew tolerated between server
-    # timestamps and the client's invoke/complete times (one machine or synced clocks, BRIEF interface 1)
+    # timestamps and the client's invoke/complete times (one machine or synced clocks, docs/target-contract.md)
     lockout_s: float = DEFAULT_LOCKOUT_S
     logs_allowed: Sequence[str] = ()
     clock_skew_s: float = 0.05

@@ -18,6 +18,11 @@ NAME = "conservation"
 EXTERNAL = ("deposit", "withdrawal")  # the kinds that move money across the wallet's boundary
 
 
+def books_total(opening: int, audit: Mapping[str, Any]) -> int:
+    """What Σ user balances must be by the books: opening + money in − money out."""
+    return opening + audit["external_in"] - audit["external_out"]
+
+
 def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: CheckContext, *,
           index: RunIndex | None = None) -> CheckResult:
     ix = get_index(history, final, ctx, index)
@@ -28,7 +33,7 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
 
     total = sum(a["balance"] for a in export["accounts"])
     ext_in, ext_out = audit["external_in"], audit["external_out"]
-    expected = opening + ext_in - ext_out
+    expected = books_total(opening, audit)
     if total != expected:
         found.add("balances_vs_books", sum_balances=total, opening_total=opening, external_in=ext_in,
                   external_out=ext_out, expected=expected, difference=total - expected)

@@ -18,7 +18,7 @@ from itertools import chain
 from typing import Any
 
 from walletchaos.checks.base import CheckContext
-from walletchaos.history import KINDS, WRITE_KINDS
+from walletchaos.history import AUDIT_KIND, KINDS, WRITE_KINDS
 from walletchaos.reconcile import STATUS_RANK, resolve_unknowns
 
 Op = dict[str, Any]
@@ -198,6 +198,8 @@ class RunIndex:
                 groups[kind][outcome].append(op)
             except KeyError:  # outside the format: keep it, a checker may still ask for it
                 groups.setdefault(kind, {}).setdefault(outcome, []).append(op)
+            if kind == AUDIT_KIND:  # the harness's own snapshots: judged by bank_snapshots alone
+                continue
             status = op["status"]
             if status is None:
                 if op["error"]:

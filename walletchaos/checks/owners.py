@@ -4,7 +4,7 @@
 - transactions: the export's `transactions[]` (`user_id` = the user whose request created it);
 - the actor of an op: its `owner_user` (the wallet username of the session, written by the client),
   else the username its harness user (worker, user) registered (older histories).
-Server timestamps of a transaction: `created_ts` (epoch seconds, BRIEF interface 1), else `created_at`
+Server timestamps of a transaction: `created_ts` (epoch seconds, docs/target-contract.md), else `created_at`
 (ISO 8601) parsed.
 """
 

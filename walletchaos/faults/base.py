@@ -92,7 +92,8 @@ class Fault(ABC):
         return {}
 
     def end_details(self) -> dict[str, Any]:
-        """Extra evidence recorded in the fault_end event (e.g. when each frozen account was released)."""
+        """Evidence recorded in the fault_end event (e.g. the pid after a restart, when each frozen account
+        was released)."""
         return {}
 
     @abstractmethod

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from walletchaos.faults.base import Fault, FaultContext, control
+from walletchaos.faults.evidence import service_pid
 from walletchaos.scenario import (FreezeStep, GatewayStep, KillStep, MaintenanceStep, PauseStep,
                                   ProxyDownStep, TerminateStep, ToxicStep)
 from walletchaos.toxiproxy_client import ToxiproxyClient
@@ -45,16 +46,27 @@ class ProxyDownFault(Fault):
 
 
 class KillFault(Fault):
-    """kill -9; healing restarts the service (and waits until it is ready) if it is not running."""
+    """kill -9; healing restarts the service (and waits until it is ready) if it is not running.
+    The pid before and after goes into the events: a changed pid is the evidence the kill bit."""
 
     kind = "kill"
+    pid_before: int | None = None
+    pid_after: int | None = None
+
+    def details(self) -> dict[str, Any]:
+        return {"pid_before": self.pid_before}
+
+    def end_details(self) -> dict[str, Any]:
+        return {"pid_before": self.pid_before, "pid_after": self.pid_after}
 
     def _inject(self, ctx: FaultContext) -> None:
+        self.pid_before = service_pid(ctx.topology, self.target)
         ctx.topology.kill(self.target)
 
     def _heal(self, ctx: FaultContext) -> None:
         if not ctx.topology.is_running(self.target):
             ctx.topology.restart(self.target)
+        self.pid_after = service_pid(ctx.topology, self.target)
 
 
 class TerminateFault(KillFault):
@@ -63,6 +75,7 @@ class TerminateFault(KillFault):
     kind = "terminate"
 
     def _inject(self, ctx: FaultContext) -> None:
+        self.pid_before = service_pid(ctx.topology, self.target)
         ctx.topology.terminate(self.target)
 
 
@@ -132,7 +145,8 @@ class FreezeFault(Fault):
         return {"count": self.count, "accounts": list(self.frozen), "frozen_at": dict(self.frozen_at)}
 
     def end_details(self) -> dict[str, Any]:
-        return {"accounts": sorted(self.unfreezing_at), "unfreezing_at": dict(self.unfreezing_at)}
+        return {"accounts": sorted(self.unfreezing_at), "frozen_at": dict(self.frozen_at),
+                "unfreezing_at": dict(self.unfreezing_at)}
 
     def _inject(self, ctx: FaultContext) -> None:
         base = ctx.topology.wallet_direct_url

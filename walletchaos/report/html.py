@@ -25,6 +25,7 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from walletchaos.report.figures import figures_json
+from walletchaos.report.snapshot_figure import snapshot_figures_json
 from walletchaos.report.rundata import RunFiles, duration_s, load_run, load_scenario, load_verdict
 from walletchaos.report.timeseries import RunAnalysis, analyze, resolution_rows
 
@@ -160,7 +161,8 @@ def render_report(run: RunFiles, analysis: RunAnalysis, plotly_src: str | None =
         verdict_stats={k: cell(v) for k, v in (verdict.get("stats") or {}).items()},
         a=a,
         resolutions=resolution_rows(a),
-        figures={k: script_json(v) for k, v in figures_json(a).items()},
+        figures={k: script_json(v) for k, v in {
+            **figures_json(a), **snapshot_figures_json(run.history, a, run.final.get("opening_total", 0))}.items()},
         raw_files=run.raw_files,
         plotly_js=None if plotly_src else _plotly_js(),
         plotly_src=plotly_src,

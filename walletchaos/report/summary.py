@@ -50,6 +50,8 @@ def render_summary(verdict: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
     if isinstance(o := stats.get("outcomes"), Mapping):
         lines.append(f"- **Ops:** {stats.get('ops', sum(o.values()))} "
                      f"(ok {o.get('ok', 0)}, fail {o.get('fail', 0)}, unknown {o.get('unknown', 0)})")
+    if (rate := (verdict.get("stats") or {}).get("fault_write_rate")) is not None:
+        lines.append(f"- **Fault-time write rate:** {rate} money writes/s inside fault windows")
     if isinstance(lat := stats.get("latency_ms"), Mapping):
         lines.append(f"- **Latency:** p50 {_ms(lat.get('p50'))} · p95 {_ms(lat.get('p95'))} · p99 {_ms(lat.get('p99'))}")
     if stats.get("top_error_codes"):

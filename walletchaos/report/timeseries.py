@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from walletchaos.history import PHASES, fault_windows
+from walletchaos.history import AUDIT_KIND, PHASES, fault_windows
 
 RESOLUTION_STATUSES = ("succeeded", "failed", "absent", "pending")
 QUANTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -146,6 +146,8 @@ def analyze(
     health: dict[int, list[int]] = {}  # invoke-time index → [ops, healthy ops], for recovery
     slot = {"ok": 0, "fail": 1, "unknown": 2}
     for op in ops:
+        if op.get("kind") == AUDIT_KIND:  # the harness's bank snapshots (report/snapshot_figure.py)
+            continue
         outcome = op.get("outcome", "unknown")
         ts = op.get("complete_ts") or op["invoke_ts"]
         b = buckets.get(i := math.floor((ts - t0) / width_s))
@@ -180,7 +182,7 @@ def analyze(
     end_of_data = series.t[-1] + width_s if series.t else 0.0
     span_s = max([end_of_data, *(e["ts"] - t0 for e in events)])
     return RunAnalysis(
-        t0=t0, width_s=width_s, series=series, ops=len(ops), outcomes=outcomes,
+        t0=t0, width_s=width_s, series=series, ops=sum(outcomes.values()), outcomes=outcomes,
         by_kind=dict(sorted(by_kind.items())),
         latency_ms={name: percentile(all_latencies, q) for name, q in QUANTILES},
         errors_by_phase=errors_by_phase, error_totals=error_totals, faults=faults,

@@ -4,11 +4,12 @@ Two generators, schemathesis 3.x for both:
 
 * **stateless** — every operation, positive and negative data, with a valid user token on /v1 and the admin
   token on /admin so authenticated paths are exercised;
-* **stateful** — schemathesis' state machine over OpenAPI links added to the schema object here (the wallet
-  serves none): register → login / deposit / withdrawal / transfer / reads, deposit → withdrawal / transfer /
-  replay with the same key / reads, and so on, so the money paths are reached with real balances.
-  `Workflow.before_call` makes the generated calls land where they mean something: the account owner's
-  token, mostly the right PIN, mostly a known counterparty, a fresh unique Idempotency-Key.
+* **stateful** — a hypothesis state machine (make_machine) whose every call is a schemathesis case of the
+  same OpenAPI, aimed at the accounts and transactions the run made: two funded accounts, then in turn
+  deposit + withdrawal + transfer, balance reads (exact, read-your-writes), key replay and reuse,
+  freeze → deposit refused → unfreeze, transaction reads by id and by key, history, login, register.
+  The right token, mostly the right PIN and a payable amount (a quarter of them left as generated), a
+  fresh unique Idempotency-Key.
 
 Every response is judged by schemathesis' own conformance checks against the wallet's OpenAPI (status code,
 content type, response schema — 2xx bodies included) and by `contract_conformance`, whose oracle is the
@@ -329,9 +330,10 @@ def make_machine(schema: Any, stack: WalletStack) -> type[RuleBasedStateMachine]
     register → login / deposit / withdrawal / transfer / reads, transactions → reads / replays / key reuse,
     freeze → money ops refused → unfreeze.
 
-    (schemathesis 3.x's own link state machine keeps one rule per target operation and status, so links
-    into the same operation from several sources overwrite each other, and with hypothesis ≥ 6.12x its
-    results never reach the link bundles at all; hence a machine of our own.)
+    (Why not schemathesis 3.x's own state machine over OpenAPI links: it keeps one rule per target operation
+    and status, so links into one operation from several sources overwrite each other, and with the
+    hypothesis pinned here (6.170) its results never reach the link bundles, since hypothesis renamed the
+    `_add_result_to_targets` hook it overrides — no link was ever followed.)
 
     Hypothesis calls a run flaky when the same choices meet a different answer, so a step may depend only
     on the generated data and this run's own earlier answers: usernames get a unique suffix, idempotency

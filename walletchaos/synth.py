@@ -32,6 +32,7 @@ EXPECTED_FAILURES: dict[str, frozenset[str]] = {
     "disallowed_503": frozenset({"clear_errors"}),
     "no_recovery": frozenset({"recovery", "clear_errors"}),
     "stuck_pending": frozenset({"recovery"}),
+    "balance_drift": frozenset({"ledger", "conservation"}),
 }
 BUGS = tuple(EXPECTED_FAILURES)
 
@@ -243,17 +244,35 @@ class _Sim:
                 "reconcile": {"resolved": sum(1 for t in txns if t["failure_code"]), "still_pending": pending}}
 
 
-def audit_of(export: dict[str, Any]) -> dict[str, Any]:
-    """GET /admin/audit as the wallet would compute it from this export (used after planting bugs too)."""
+def ledger_sums(export: dict[str, Any]) -> dict[str, int]:
+    """Σ ledger entries per user account: from the export's `entries` (docs: export ledger entries) when it
+    has them, else each account's balance (a model wallet whose books agree with its balances)."""
+    entries = export.get("entries")
+    if entries is None:
+        return {a["account_id"]: a["balance"] for a in export["accounts"]}
+    sums = dict.fromkeys((a["account_id"] for a in export["accounts"]), 0)
+    for e in entries:
+        sums[e["account_id"]] = sums.get(e["account_id"], 0) + e["amount"]
+    return sums
+
+
+def audit_of(export: dict[str, Any], ledger: dict[str, int] | None = None) -> dict[str, Any]:
+    """GET /admin/audit as the wallet would compute it from this export (used after planting bugs too).
+
+    `ledger`: Σ entries per account (default: ledger_sums(export)). ledger_total is Σ entries and
+    mismatched_accounts lists the accounts whose balance differs from their entries, so a balance that
+    moved without an entry shows up exactly as in the wallet's own audit."""
     accounts, txns = export["accounts"], export["transactions"]
     total = sum(a["balance"] for a in accounts)
-    return {"accounts": len(accounts), "total_balance": total, "ledger_total": total,
+    ledger = ledger_sums(export) if ledger is None else ledger
+    return {"accounts": len(accounts), "total_balance": total, "ledger_total": sum(ledger.values()),
             "external_in": sum(t["amount"] for t in txns if t["kind"] == "deposit" and t["status"] == "succeeded"),
             "external_out": sum(t["amount"] for t in txns
                                 if t["kind"] == "withdrawal" and t["status"] == "succeeded"),
             "pending_count": sum(1 for t in txns if t["status"] == "pending"),
             "negative_accounts": [a["account_id"] for a in accounts if a["balance"] < 0],
-            "mismatched_accounts": [],
+            "mismatched_accounts": [a["account_id"] for a in accounts
+                                    if a["balance"] != ledger.get(a["account_id"], 0)],
             "unbalanced_transactions": [t["transaction_id"] for t in txns if t["entries_sum"] != 0]}
 
 
@@ -273,7 +292,12 @@ def _plant(run: SynthRun, bug: str) -> None:
     h, final = run.history, run.final
     export = final["export"]
     txns = export["transactions"]
-    if bug == "lost_write":  # the wallet forgot an acknowledged deposit entirely (txn and credit)
+    ledger = None  # the bugs below keep balances and entries in step (the books agree), except balance_drift
+    if bug == "balance_drift":  # a balance moved without a ledger entry (a lost update of the balance row)
+        ledger = ledger_sums(export)
+        op = _first(h, "deposit", "ok")
+        _account(export, op["account_id"])["balance"] += op["args"]["amount"]
+    elif bug == "lost_write":  # the wallet forgot an acknowledged deposit entirely (txn and credit)
         op = _first(h, "deposit", "ok")
         txns.remove(next(t for t in txns if t["transaction_id"] == op["txn_id"]))
         _account(export, op["account_id"])["balance"] -= op["args"]["amount"]
@@ -313,7 +337,7 @@ def _plant(run: SynthRun, bug: str) -> None:
         op = _first(h, "balance", "ok", "warmup")
         op.update(outcome="fail", status=503, code="DATABASE_UNAVAILABLE", balance=None,
                   content_type=_PROBLEM_CT, problem=problem("DATABASE_UNAVAILABLE", op["request_id"]))
-    export["audit"] = audit_of(export)
+    export["audit"] = audit_of(export, ledger)
 
 
 def generate_history(n: int, seed: int = 0, *, bug: str | None = None) -> SynthRun:

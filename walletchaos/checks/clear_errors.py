@@ -21,6 +21,12 @@ from walletchaos.checks.catalog import CATALOG, PROBLEM_CONTENT_TYPE, PROBLEM_ME
 
 NAME = "clear_errors"
 RETRY_AFTER_CODES = frozenset({"RATE_LIMITED", "MAINTENANCE"})
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "wrong_content_type", "internal_error", "leaks_internals", "not_a_problem", "missing_members",
+    "code_not_in_catalog", "problem_status_differs_from_http", "status_differs_from_catalog",
+    "retryable_differs_from_catalog", "request_id_mismatch", "code_not_allowed_in_phase",
+    "transport_error_outside_fault", "slower_than_deadline", "missing_retry_after",
+)
 
 # Leak markers. SQL keywords are matched upper-case only ("please select an account" is fine); the rest
 # case-insensitively, as plain substrings (C-speed `in`, ~50x cheaper than one big alternation regex).

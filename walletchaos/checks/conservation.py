@@ -15,6 +15,12 @@ from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.index import RunIndex, get_index
 
 NAME = "conservation"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "balances_vs_books", "audit_total_vs_accounts", "audit_vs_transactions", "gateway_charged_vs_external_in",
+    "gateway_paid_out_vs_external_out", "deposits_below_acknowledged", "withdrawals_below_acknowledged",
+    "deposits_above_possible", "withdrawals_above_possible", "deposit_applied_but_not_acknowledged",
+    "withdrawal_applied_but_not_acknowledged",
+)
 EXTERNAL = ("deposit", "withdrawal")  # the kinds that move money across the wallet's boundary
 
 

@@ -10,6 +10,10 @@ from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.index import RunIndex, get_index
 
 NAME = "durability"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "acknowledged_write_lost", "acknowledged_write_not_succeeded", "acknowledged_amount_changed",
+    "acknowledged_account_lost",
+)
 
 
 def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: CheckContext, *,

@@ -16,6 +16,11 @@ from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.index import RunIndex, gateway_reference, get_index
 
 NAME = "exactly_once"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "key_applied_more_than_once", "gateway_reference_applied_twice", "deposit_without_gateway_charge",
+    "withdrawal_without_gateway_payout", "charged_not_credited", "paid_out_not_debited",
+    "deposit_amount_differs_from_gateway", "withdrawal_amount_differs_from_gateway",
+)
 
 # wallet transaction kind → (rule when the gateway lacks it, rule when the wallet does)
 _SIDES = {

@@ -9,6 +9,10 @@ from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.index import RunIndex, get_index
 
 NAME = "ledger"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "balance_not_sum_of_entries", "audit_unbalanced_transaction", "total_balance_vs_ledger_total",
+    "entries_do_not_sum_to_zero",
+)
 
 
 def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: CheckContext, *,

@@ -19,6 +19,10 @@ from walletchaos.checks.index import STEPS_PER_WINDOW, RunIndex, get_index
 from walletchaos.history import WRITE_KINDS
 
 NAME = "recovery"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "never_recovered", "recovered_too_late", "pending_after_reconcile", "pending_transaction",
+    "unknown_op_unresolved",
+)
 
 
 def _counted(op: Mapping[str, Any], expected: frozenset[str]) -> bool:

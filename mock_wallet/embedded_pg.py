@@ -178,6 +178,9 @@ class EmbeddedPostgres:
         if _running_as_root():
             entry = ensure_system_user()
             os.chown(self.log_path, entry.pw_uid, entry.pw_gid)
+            # again at every start, not only at initdb: something may have tightened a parent directory
+            # since (pytest resets its /tmp/pytest-of-<user> to 0700 whenever a pytest session starts)
+            ensure_prefix_permissions(self.pgdata)
         args = [
             str(bin_path("postgres")), "-D", str(self.pgdata),
             # TCP only: a Unix socket path under a deep run directory can exceed the 107-byte limit

@@ -29,14 +29,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# The mock gateway's apply-then-drop fault hangs up on purpose by starting a response with an invalid
+# header value (mock_wallet/gateway/app.py DropConnection); uvicorn then logs that as an unhandled
+# "Exception in ASGI application". It is the fault working, not a server error: said once, at INFO.
+DELIBERATE_DROP = "Invalid HTTP header value"
+
+
+class DeliberateDropFilter(logging.Filter):
+    """Turns uvicorn's error record for a deliberately dropped response into an INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, RuntimeError) and DELIBERATE_DROP in str(exc):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                "response dropped on purpose (apply_then_drop): connection closed without an answer", (), None, None)
+        return True
+
+
 def log_config(level: str) -> dict[str, Any]:
     """A logging dictConfig for uvicorn and our loggers: everything JSON on stdout."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
+        "filters": {"deliberate_drop": {"()": DeliberateDropFilter}},
         "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json",
-                                "stream": "ext://sys.stdout"}},
+                                "stream": "ext://sys.stdout", "filters": ["deliberate_drop"]}},
         "loggers": {
             "uvicorn": {"handlers": ["stdout"], "level": level.upper(), "propagate": False},
             "uvicorn.error": {"handlers": ["stdout"], "level": level.upper(), "propagate": False},

@@ -36,6 +36,10 @@ from walletchaos.checks.owners import EFFECT_STATUSES, Owners
 from walletchaos.history import TAG_BRUTE_FORCE, TAG_RELOGIN, TAG_RETRY, WRONG_PIN_TAGS
 
 NAME = "credentials"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "login_not_locked", "login_still_locked_after_window", "pin_not_locked", "pin_still_locked_after_window",
+    "wrong_pin_accepted", "wrong_pin_moved_money",
+)
 LOCKOUT_ENV = "WALLET_LOCKOUT_S"
 MAX_FAILURES = 5  # CONTRACT.md: 5 consecutive failed logins or PIN attempts
 PIN_KINDS = ("withdrawal", "transfer")

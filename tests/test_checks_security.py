@@ -216,6 +216,29 @@ def test_credentials_pin_lockout() -> None:
     assert [c["op_id"] for c in result.counterexamples] == [guesses[5]["op_id"], guesses[6]["op_id"], paid["op_id"]]
 
 
+def test_credentials_pin_works_after_the_window() -> None:
+    """The PIN lock ends too: the owner paying with the right PIN (tagged relogin) after lockout_s succeeds."""
+    def locked_out() -> tuple[RunBuilder, dict[str, Any]]:
+        run = people()
+        for _ in range(4):
+            pin_guess(run, "INVALID_PIN")
+        return run, pin_guess(run, "ACCOUNT_LOCKED")
+
+    def pay_again(run: RunBuilder, at: float, **kw: Any) -> dict[str, Any]:
+        return tag(run.withdrawal("bob", 100, owner_user="bob", at=at, **kw), "relogin")
+
+    ok_run, locked = locked_out()
+    pay_again(ok_run, locked["complete_ts"] + 4.0)
+    assert credentials.check(ok_run.history, ok_run.final(), ok_run.ctx(lockout_s=3.0)).passed
+    run, locked = locked_out()
+    pay_again(run, locked["complete_ts"] + 1.0, outcome="fail", code="ACCOUNT_LOCKED")  # still inside: fine
+    late = pay_again(run, locked["complete_ts"] + 4.0, outcome="fail", code="ACCOUNT_LOCKED")
+    result = credentials.check(run.history, run.final(), run.ctx(lockout_s=3.0))
+    assert rules(result) == {"pin_still_locked_after_window"}
+    ce = result.counterexamples[0]
+    assert ce["op_id"] == late["op_id"] and ce["user"] == "bob" and ce["locked_since"] == locked["complete_ts"]
+
+
 def test_credentials_wrong_pin_never_pays() -> None:
     run = people()
     tag(run.withdrawal("bob", 100, outcome="fail", code="INVALID_PIN", owner_user="bob"), "wrong_pin")
@@ -288,6 +311,17 @@ def test_a_freeze_that_froze_nothing_does_not_pass() -> None:
                        "details": {"fault": "freeze", "count": 3, "accounts": [], "frozen_at": {}}})
     assert rules(frozen_accounts.check(run.history, run.final(), run.ctx())) == {"freeze_froze_nothing"}
     assert frozen_accounts.check(people().history, people().final(), people().ctx()).passed  # no freeze: fine
+
+
+def test_frozen_accounts_without_server_times_is_not_a_pass() -> None:
+    run, _, _ = frozen_run()
+    run.transfer("alice", "bob", 100, outcome="fail", code="ACCOUNT_FROZEN", owner_user="alice")
+    assert judge_frozen(run).passed
+    for t in run.txns:  # an export whose transactions carry no server time: the ledger side is blind
+        del t["created_ts"]
+    result = judge_frozen(run)
+    assert rules(result) == {"no_server_times"}
+    assert result.counterexamples[0]["transactions"] == result.stats["txns_without_time"] > 0
 
 
 # --- honest_refusals --------------------------------------------------------------------------------------

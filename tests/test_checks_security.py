@@ -169,6 +169,17 @@ def test_credentials_no_lockout_fails_on_the_sixth_attempt() -> None:
     assert result.stats["violations"] == 3
 
 
+def test_credentials_unknown_username_has_nothing_to_lock() -> None:
+    """Failed logins to a name nobody registered (a fuzzer's, a typo's) lock no account: not judged."""
+    run = people()
+    for _ in range(8):
+        login(run, "nobody", "INVALID_CREDENTIALS")
+    assert credentials.check(run.history, run.final(), run.ctx(lockout_s=3.0)).passed
+    ops = [login(run, "alice", "INVALID_CREDENTIALS") for _ in range(6)]  # a known user is still judged
+    result = credentials.check(run.history, run.final(), run.ctx(lockout_s=3.0))
+    assert rules(result) == {"login_not_locked"} and result.counterexamples[0]["op_id"] == ops[5]["op_id"]
+
+
 def test_credentials_in_flight_attempt_is_tolerated() -> None:
     run = people()
     for _ in range(5):

@@ -13,6 +13,8 @@ lock runs out. The model, per user and per secret (password; PIN), over answered
   end (− skew) must answer ACCOUNT_LOCKED: a failure (the secret was still compared) or a success
   inside is `not_locked`. Tolerance for attempts still in flight: an attempt invoked before the last
   lock evidence but answered after it is not counted at all.
+- Logins to a username no register op and no export account knows are not modelled: there is no
+  account to lock.
 - Sign-in works again after the window: an attempt tagged `relogin` (the owner with the right password,
   after being locked out) answered ACCOUNT_LOCKED although it was sent more than lockout_s (+ skew)
   after the first lock answer of that episode, with no failed attempt of that user answered since the
@@ -157,9 +159,12 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
         elif tag in WRONG_PIN_TAGS:
             guesses["pin_guess"] += 1
             wrong_pin_ops.append(op)
+    # a login to a username nobody registered has no account to lock (the wallet answers INVALID_CREDENTIALS
+    # without counting): only logins of known users are modelled
+    known = {*owners.user_id, *owners.registered.values()}
     for op in ix.ops(("login",)):
         name = (op.get("args") or {}).get("username")
-        if name:
+        if name and name in known:
             logins.setdefault(name, []).append(op)
     first_invoke: dict[str, float] = {}  # key → invoke time of its first attempt
     for op in ix.ops(PIN_KINDS):

@@ -119,6 +119,12 @@ def slower_than_deadline(run: RunBuilder):
     return plain(run)
 
 
+def missing_retry_after(run: RunBuilder):
+    """A 429 the scenario allows, but without the Retry-After header the contract requires on it."""
+    run, final, _ = _error_then(run, "RATE_LIMITED", retry_after=None)
+    return run, final, run.ctx(allowed_phases=("*",), errors_allowed=("DATABASE_UNAVAILABLE", "RATE_LIMITED"))
+
+
 # --- conservation ----------------------------------------------------------------------------------------------
 def balances_vs_books(run: RunBuilder):
     return plain(run, final_of(run, lambda f: account(f, "alice").__setitem__("balance",
@@ -345,6 +351,7 @@ BREAKS: dict[str, tuple[str, Break]] = {
     "code_not_allowed_in_phase": ("clear_errors", code_not_allowed_in_phase),
     "transport_error_outside_fault": ("clear_errors", transport_error_outside_fault),
     "slower_than_deadline": ("clear_errors", slower_than_deadline),
+    "missing_retry_after": ("clear_errors", missing_retry_after),
     "balances_vs_books": ("conservation", balances_vs_books),
     "audit_total_vs_accounts": ("conservation", audit_total_vs_accounts),
     "audit_vs_transactions": ("conservation", audit_vs_transactions),

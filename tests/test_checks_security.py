@@ -169,6 +169,17 @@ def test_credentials_no_lockout_fails_on_the_sixth_attempt() -> None:
     assert result.stats["violations"] == 3
 
 
+def test_credentials_unknown_username_has_nothing_to_lock() -> None:
+    """Failed logins to a name nobody registered (a fuzzer's, a typo's) lock no account: not judged."""
+    run = people()
+    for _ in range(8):
+        login(run, "nobody", "INVALID_CREDENTIALS")
+    assert credentials.check(run.history, run.final(), run.ctx(lockout_s=3.0)).passed
+    ops = [login(run, "alice", "INVALID_CREDENTIALS") for _ in range(6)]  # a known user is still judged
+    result = credentials.check(run.history, run.final(), run.ctx(lockout_s=3.0))
+    assert rules(result) == {"login_not_locked"} and result.counterexamples[0]["op_id"] == ops[5]["op_id"]
+
+
 def test_credentials_in_flight_attempt_is_tolerated() -> None:
     run = people()
     for _ in range(5):
@@ -214,6 +225,29 @@ def test_credentials_pin_lockout() -> None:
     result = credentials.check(broken.history, broken.final(), broken.ctx(lockout_s=3.0))
     assert rules(result) == {"pin_not_locked"}
     assert [c["op_id"] for c in result.counterexamples] == [guesses[5]["op_id"], guesses[6]["op_id"], paid["op_id"]]
+
+
+def test_credentials_pin_works_after_the_window() -> None:
+    """The PIN lock ends too: the owner paying with the right PIN (tagged relogin) after lockout_s succeeds."""
+    def locked_out() -> tuple[RunBuilder, dict[str, Any]]:
+        run = people()
+        for _ in range(4):
+            pin_guess(run, "INVALID_PIN")
+        return run, pin_guess(run, "ACCOUNT_LOCKED")
+
+    def pay_again(run: RunBuilder, at: float, **kw: Any) -> dict[str, Any]:
+        return tag(run.withdrawal("bob", 100, owner_user="bob", at=at, **kw), "relogin")
+
+    ok_run, locked = locked_out()
+    pay_again(ok_run, locked["complete_ts"] + 4.0)
+    assert credentials.check(ok_run.history, ok_run.final(), ok_run.ctx(lockout_s=3.0)).passed
+    run, locked = locked_out()
+    pay_again(run, locked["complete_ts"] + 1.0, outcome="fail", code="ACCOUNT_LOCKED")  # still inside: fine
+    late = pay_again(run, locked["complete_ts"] + 4.0, outcome="fail", code="ACCOUNT_LOCKED")
+    result = credentials.check(run.history, run.final(), run.ctx(lockout_s=3.0))
+    assert rules(result) == {"pin_still_locked_after_window"}
+    ce = result.counterexamples[0]
+    assert ce["op_id"] == late["op_id"] and ce["user"] == "bob" and ce["locked_since"] == locked["complete_ts"]
 
 
 def test_credentials_wrong_pin_never_pays() -> None:
@@ -288,6 +322,17 @@ def test_a_freeze_that_froze_nothing_does_not_pass() -> None:
                        "details": {"fault": "freeze", "count": 3, "accounts": [], "frozen_at": {}}})
     assert rules(frozen_accounts.check(run.history, run.final(), run.ctx())) == {"freeze_froze_nothing"}
     assert frozen_accounts.check(people().history, people().final(), people().ctx()).passed  # no freeze: fine
+
+
+def test_frozen_accounts_without_server_times_is_not_a_pass() -> None:
+    run, _, _ = frozen_run()
+    run.transfer("alice", "bob", 100, outcome="fail", code="ACCOUNT_FROZEN", owner_user="alice")
+    assert judge_frozen(run).passed
+    for t in run.txns:  # an export whose transactions carry no server time: the ledger side is blind
+        del t["created_ts"]
+    result = judge_frozen(run)
+    assert rules(result) == {"no_server_times"}
+    assert result.counterexamples[0]["transactions"] == result.stats["txns_without_time"] > 0
 
 
 # --- honest_refusals --------------------------------------------------------------------------------------

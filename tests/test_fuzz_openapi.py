@@ -52,7 +52,7 @@ from tests.wallet_fixtures import ADMIN_TOKEN, PIN, WalletStack, start_stack
 from walletchaos.checks import CHECKS
 from walletchaos.checks.base import CheckContext
 from walletchaos.checks.catalog import CATALOG, PROBLEM_CONTENT_TYPE, PROBLEM_MEMBERS
-from walletchaos.checks.clear_errors import find_leak
+from walletchaos.checks.clear_errors import RETRY_AFTER_CODES, find_leak  # codes that set Retry-After
 from walletchaos.client import classify
 from walletchaos.history import WRITE_KINDS, new_op
 from walletchaos.reconcile import collect_final_state
@@ -92,8 +92,6 @@ CONTRACT_SUCCESS: dict[str, tuple[frozenset[int], frozenset[str]]] = {
     "GET /readyz": (frozenset({200}), frozenset()),
     "GET /admin/export": (frozenset({200}), frozenset()),  # beyond the contract ("extra endpoints are yours")
 }
-# contract: "RATE_LIMITED ... Retry-After set", "MAINTENANCE ... Retry-After set"
-RETRY_AFTER_CODES = frozenset({"RATE_LIMITED", "MAINTENANCE"})
 # history kind of each operation (walletchaos/history.py KINDS); the others are not part of the history format
 KIND_OF = {"POST /v1/users": "register", "POST /v1/sessions": "login", "POST /v1/deposits": "deposit",
            "POST /v1/withdrawals": "withdrawal", "POST /v1/transfers": "transfer",
@@ -179,8 +177,10 @@ class FuzzLog:
                    if m == mode and KIND_OF.get(op) in WRITE_KINDS and 200 <= status < 300)
 
     def record(self, mode: str | None, method: str, path: str, headers: dict[str, str], body: Any,
-               invoke_ts: float, response: requests.Response) -> None:
-        """Count the call (mode None: a helper call, not a generated case) and append its history op."""
+               invoke_ts: float, response: requests.Response, params: dict[str, Any] | None = None) -> None:
+        """Count the call (mode None: a helper call, not a generated case) and append its history op.
+        `params`: the case's path and query parameters, recorded in the op's args as walletchaos.client does
+        (account_id of a read, limit / cursor of a page: what the read and authorization checks judge by)."""
         op = f"{method.upper()} {path}"
         if mode is not None:
             self.cases[(mode, op, response.status_code)] += 1
@@ -190,15 +190,29 @@ class FuzzLog:
         outcome, fields = classify(kind, response.status_code, response.headers.get("content-type"),
                                    response.content, None, request_id=response.headers.get("x-request-id"))
         key = headers.get("Idempotency-Key") if kind in WRITE_KINDS else None
-        args = dict(body) if isinstance(body, dict) else {}
+        args = {**(params or {}), **(body if isinstance(body, dict) else {})}
         args.pop("pin", None)
         args.pop("password", None)
         account_id = fields.pop("account_id", None) or args.get("account_id") or args.get("from_account_id")
-        self.history.append(new_op(
+        items = fields.pop("items", None)
+        # owner_user, as walletchaos.client records it: the name a register / login acts as, else the session's
+        # user (whose token was sent); the security checks judge who did what by it
+        name = args.get("username")
+        actor = name if kind in ("register", "login") and isinstance(name, str) else self.token_owner(headers)
+        op = new_op(
             f"fuzz-{len(self.history)}", kind, invoke_ts, worker="fuzz", user=str(args.get("username", "")),
             args=args, idempotency_key=key if isinstance(key, str) else None,
             account_id=account_id if isinstance(account_id, str) else None,
-            complete_ts=time.time(), outcome=outcome, **fields))
+            complete_ts=time.time(), outcome=outcome, retry_after=response.headers.get("retry-after"),
+            owner_user=actor, **fields)
+        if kind == "history":
+            op["items"] = items
+        self.history.append(op)
+
+    def token_owner(self, headers: dict[str, str]) -> str | None:
+        """Username of the fuzzer's user whose bearer token `headers` carry (None: no or unknown token)."""
+        sent = headers.get("Authorization")
+        return next((o.username for o in self.by_username.values() if o.token and sent == f"Bearer {o.token}"), None)
 
     def owner_of_case(self, case: Any) -> Owner | None:
         """The user whose account (or transaction) the case addresses, if the fuzzer made it."""
@@ -222,6 +236,11 @@ def send(stack: WalletStack, method: str, path: str, *, headers: dict[str, str] 
     response = requests.request(method, stack.url + path, headers=headers, json=json, timeout=10)
     FUZZ.record(None, method, path, headers, json, t0, response)
     return response
+
+
+def case_params(case: Any) -> dict[str, Any]:
+    """A schemathesis case's path and query parameters."""
+    return {**(case.path_parameters or {}), **(case.query or {})}
 
 
 def new_owner(stack: WalletStack, username: str, password: str, pin: str, account_id: str) -> Owner:
@@ -318,7 +337,7 @@ def test_stateless_fuzz_conforms(case, fuzz_stack, fuzz_user):
     except (requests.exceptions.InvalidHeader, UnicodeEncodeError):
         return  # the client library refused to send a generated header; nothing reached the wallet
     FUZZ.record("stateless", case.method, case.operation.path, {**(case.headers or {}), **headers}, case.body, t0,
-                response)
+                response, case_params(case))
     _after_maintenance(fuzz_stack, case)
     case.validate_response(response, checks=FUZZ_CHECKS)
 
@@ -346,7 +365,7 @@ def make_machine(schema: Any, stack: WalletStack) -> type[RuleBasedStateMachine]
         t0 = time.time()
         response = case.call(headers=headers, timeout=10)
         FUZZ.record("stateful", case.method, case.operation.path, {**(case.headers or {}), **headers}, case.body,
-                    t0, response)
+                    t0, response, case_params(case))
         case.validate_response(response, checks=FUZZ_CHECKS)
         return response
 
@@ -595,6 +614,7 @@ def test_harness_invariants_hold_on_the_fuzz_history(fuzz_stack):
     final = collect_final_state(fuzz_stack.url, fuzz_stack.gateway.url, ADMIN_TOKEN, FUZZ.history, timeout=30)
     ctx = CheckContext(scenario="fuzz", errors_allowed={"*": FUZZ_ALLOWED_CODES})
     verdict = run_checks(FUZZ.history, final, ctx)
+    print("\n" + "\n".join(f"{r.name}: {'PASS' if r.passed else 'FAIL'} {r.summary}" for r in verdict.results))
     failed = {r.name: (r.summary, r.counterexamples[:3]) for r in verdict.results if not r.passed}
     assert not failed, failed
     assert {r.name for r in verdict.results} == set(CHECKS)

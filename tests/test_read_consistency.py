@@ -148,6 +148,35 @@ def test_page_with_a_row_that_never_existed_fails():
     assert ce["rule"] == "history_row_never_existed" and ce["txn_id"] == "t-ghost"
 
 
+def test_page_listing_a_row_twice_fails():
+    assert judge(page_run()).passed
+    result = judge(page_run(lambda items: [items[0], items[1], items[1], *items[2:]]))
+    assert {c["rule"] for c in result.counterexamples} == {"history_duplicate_row"}
+    ce = result.counterexamples[0]
+    newest_first = sorted(page_run().final["export"]["transactions"], key=lambda t: -t["created_ts"])
+    assert (ce["op_id"], ce["request_id"], ce["account_id"]) == ("w1-u1-page", "req-page", "acc-0")
+    assert ce["txn_id"] == newest_first[1]["transaction_id"] and ce["position"] == 2
+
+
+def test_page_serving_a_row_created_after_it_was_answered_fails():
+    run = page_run()
+    page = run.history[-1]
+    later = copy.deepcopy(run.final["export"]["transactions"][-1])
+    created = page["complete_ts"] + 5.0  # created 5 s after the page was served: it cannot have been on it
+    later.update(transaction_id="t-later", idempotency_key="k-later", created_ts=created, committed_ts=created + 1e-6)
+    run.final["export"]["transactions"].append(later)
+    page["items"].insert(0, "t-later")
+    result = judge(run)
+    assert {c["rule"] for c in result.counterexamples} == {"history_row_from_the_future"}
+    ce = result.counterexamples[0]
+    assert ce["op_id"] == "w1-u1-page" and ce["txn_id"] == "t-later" and ce["position"] == 0
+    assert ce["created_ts"] == created and ce["complete_ts"] == page["complete_ts"]
+    # the same page, read after that row committed, is fine
+    page["invoke_ts"] = created + 0.01
+    page["complete_ts"] = created + 0.03
+    assert judge(run).passed, run.history[-1]
+
+
 def test_page_with_another_accounts_row_fails():
     run = page_run()
     other = copy.deepcopy(run.final["export"]["transactions"][0])

@@ -30,6 +30,10 @@ from walletchaos.checks.owners import EFFECT_STATUSES, Owners, debited_account
 from walletchaos.history import TAG_BAD_TOKEN, TAG_INTRUSION, TAG_KEY_REPLAY, WRITE_KINDS
 
 NAME = "authorization"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "attack_not_refused", "foreign_account_read", "foreign_transaction_read", "foreign_account_debit",
+    "debit_by_non_owner", "replayed_key_applied",
+)
 ATTACK_TAGS = (TAG_INTRUSION, TAG_KEY_REPLAY, TAG_BAD_TOKEN)
 
 

@@ -23,6 +23,10 @@ from walletchaos.checks.index import RunIndex
 from walletchaos.history import AUDIT_KIND
 
 NAME = "bank_snapshots"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "total_vs_books", "total_above_books", "total_vs_ledger", "negative_accounts", "mismatched_accounts",
+    "unbalanced_transactions",
+)
 LISTS = ("negative_accounts", "mismatched_accounts", "unbalanced_transactions")
 HOLDS = "pending_withdrawal_holds"
 

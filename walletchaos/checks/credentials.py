@@ -13,6 +13,8 @@ lock runs out. The model, per user and per secret (password; PIN), over answered
   end (− skew) must answer ACCOUNT_LOCKED: a failure (the secret was still compared) or a success
   inside is `not_locked`. Tolerance for attempts still in flight: an attempt invoked before the last
   lock evidence but answered after it is not counted at all.
+- Logins to a username no register op and no export account knows are not modelled: there is no
+  account to lock.
 - Sign-in works again after the window: an attempt tagged `relogin` (the owner with the right password,
   after being locked out) answered ACCOUNT_LOCKED although it was sent more than lockout_s (+ skew)
   after the first lock answer of that episode, with no failed attempt of that user answered since the
@@ -36,6 +38,10 @@ from walletchaos.checks.owners import EFFECT_STATUSES, Owners
 from walletchaos.history import TAG_BRUTE_FORCE, TAG_RELOGIN, TAG_RETRY, WRONG_PIN_TAGS
 
 NAME = "credentials"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "login_not_locked", "login_still_locked_after_window", "pin_not_locked", "pin_still_locked_after_window",
+    "wrong_pin_accepted", "wrong_pin_moved_money",
+)
 LOCKOUT_ENV = "WALLET_LOCKOUT_S"
 MAX_FAILURES = 5  # CONTRACT.md: 5 consecutive failed logins or PIN attempts
 PIN_KINDS = ("withdrawal", "transfer")
@@ -153,9 +159,12 @@ def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: Chec
         elif tag in WRONG_PIN_TAGS:
             guesses["pin_guess"] += 1
             wrong_pin_ops.append(op)
+    # a login to a username nobody registered has no account to lock (the wallet answers INVALID_CREDENTIALS
+    # without counting): only logins of known users are modelled
+    known = {*owners.user_id, *owners.registered.values()}
     for op in ix.ops(("login",)):
         name = (op.get("args") or {}).get("username")
-        if name:
+        if name and name in known:
             logins.setdefault(name, []).append(op)
     first_invoke: dict[str, float] = {}  # key → invoke time of its first attempt
     for op in ix.ops(PIN_KINDS):

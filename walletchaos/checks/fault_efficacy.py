@@ -40,6 +40,9 @@ from walletchaos.checks.index import RunIndex
 from walletchaos.history import AUDIT_KIND, KINDS, WRITE_KINDS, FaultWindow
 
 NAME = "fault_efficacy"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "no_effect",
+)
 MIN_OPS = 5
 EXTERNAL_KINDS = frozenset({"deposit", "withdrawal"})  # the only ops that reach the gateway
 CALM_AFTER_S = 2.0  # ops this long after the last fault healed count as calm (capped by the recovery time)

@@ -35,6 +35,10 @@ from walletchaos.checks.owners import EFFECT_STATUSES, created_ts, money_account
 from walletchaos.history import WRITE_KINDS
 
 NAME = "frozen_accounts"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "freeze_froze_nothing", "moved_while_frozen", "acknowledged_while_frozen", "wrong_refusal",
+    "no_server_times",
+)
 FREEZE_FAULT = "freeze"
 
 

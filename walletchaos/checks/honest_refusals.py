@@ -26,6 +26,9 @@ from walletchaos.checks.owners import EFFECT_STATUSES, Owners, created_ts
 from walletchaos.history import WRITE_KINDS
 
 NAME = "honest_refusals"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "refusal_with_effect",
+)
 
 
 def check(history: Sequence[dict[str, Any]], final: Mapping[str, Any], ctx: CheckContext, *,

@@ -35,6 +35,11 @@ from walletchaos.checks.base import CheckContext, CheckResult, Findings
 from walletchaos.checks.index import RunIndex
 
 NAME = "read_consistency"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "entry_chain_broken", "stale_or_unknown_balance", "history_duplicate_row", "history_row_never_existed",
+    "history_row_of_other_account", "history_row_from_the_future", "history_out_of_order",
+    "history_missing_row",
+)
 SKEW_S = 0.05  # harness and wallet clocks may differ by this much (same machine: far less)
 ORDER_EPS_S = 1e-6  # created_ts compared for order: float noise, not a clock allowance
 ACK_STATUSES = frozenset({201, 202})  # answers that prove the transaction's row was committed

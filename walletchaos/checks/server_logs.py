@@ -25,6 +25,9 @@ from typing import Any
 from walletchaos.checks.base import CheckContext, CheckResult, Findings
 
 NAME = "server_logs"
+RULES: tuple[str, ...] = (  # every rule this check can report (tests/test_rules_fire.py)
+    "never_expected", "unexplained_error",
+)
 SHOWN_LINES = 40  # lines listed in the stats (the report), per run
 
 _DB_DOWN = [r"terminating connection", r"the database system is (starting up|shutting down|not yet accepting|in recovery)",

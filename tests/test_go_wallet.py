@@ -65,7 +65,7 @@ MAX_INFLIGHT = 4  # the fault stack's shedding threshold (test_overload_is_shed_
 @pytest.fixture(scope="session")
 def go_wallet_binary() -> Path:
     if shutil.which("go") is None:
-        pytest.skip("the Go toolchain is not installed")
+        pytest.fail("the Go toolchain is not installed: setup (scripts/setup.sh) needs Go >= 1.26")
     out = Path(os.environ.get("GO_WALLET_BIN", ROOT / ".venv" / "bin" / "go-wallet"))
     subprocess.run([str(BUILD), str(out)], check=True, capture_output=True, timeout=600)
     return out

@@ -23,6 +23,27 @@ class TopologyError(RuntimeError):
     """The stack could not be started or controlled; the message is one readable line plus a log tail."""
 
 
+class ProxiedStack:
+    """What every topology shares: its Toxiproxy client and the addresses it hands out."""
+
+    _toxiproxy: ToxiproxyClient | None
+    wallet_url: str
+    wallet_direct_url: str
+    gateway_url: str
+    toxiproxy_url: str
+    admin_token: str
+
+    def toxiproxy(self) -> ToxiproxyClient:
+        if self._toxiproxy is None:
+            raise TopologyError("topology not started")
+        return self._toxiproxy
+
+    def urls(self) -> dict[str, str]:
+        return {"wallet_url": self.wallet_url, "wallet_direct_url": self.wallet_direct_url,
+                "gateway_url": self.gateway_url, "toxiproxy_url": self.toxiproxy_url,
+                "admin_token": self.admin_token}
+
+
 @runtime_checkable
 class Topology(Protocol):
     name: str

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import httpx
 
 from walletchaos.target import Target, load_target
-from walletchaos.topology.base import Service, TopologyError
+from walletchaos.topology.base import ProxiedStack, Service, TopologyError
 from walletchaos.toxiproxy_client import ToxiproxyClient
 
 LOOPBACK = "127.0.0.1"  # published ports bind here only
@@ -156,7 +156,7 @@ def _image_present(client, image: str) -> bool:
         return False
 
 
-class DockerTopology:
+class DockerTopology(ProxiedStack):
     name = "docker"
 
     def __init__(self, workdir: Path | str, *, wallet_env: dict[str, str] | None = None,
@@ -349,16 +349,6 @@ class DockerTopology:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- access -------------------------------------------------------------------------------------
-    def toxiproxy(self) -> ToxiproxyClient:
-        if self._toxiproxy is None:
-            raise TopologyError("topology not started")
-        return self._toxiproxy
-
-    def urls(self) -> dict[str, str]:
-        return {"wallet_url": self.wallet_url, "wallet_direct_url": self.wallet_direct_url,
-                "gateway_url": self.gateway_url, "toxiproxy_url": self.toxiproxy_url,
-                "admin_token": self.admin_token}
-
     def container(self, service: str):
         """The docker SDK container of a service (wallet, gateway, postgres, toxiproxy)."""
         c = self.containers.get(service)

@@ -31,7 +31,7 @@ from walletchaos.adapters.admin_bridge import AdminBridge, bridge_if_needed
 from walletchaos.target import Target, load_target
 from walletchaos.topology import stale
 from walletchaos.topology.command import CommandProcess
-from walletchaos.topology.base import Service, TopologyError
+from walletchaos.topology.base import ProxiedStack, Service, TopologyError
 from walletchaos.toxiproxy_client import ToxiproxyClient
 
 LOOPBACK = "127.0.0.1"
@@ -80,7 +80,7 @@ def start_toxiproxy(log_path: Path, cancel: threading.Event | None = None) -> tu
     return proc, url, client
 
 
-class ProcessTopology:
+class ProcessTopology(ProxiedStack):
     name = "process"
     cancel: threading.Event | None = None  # set by the runner: a signal during start stops what was started
 
@@ -204,16 +204,6 @@ class ProcessTopology:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- access ----------------------------------------------------------------------------------
-    def toxiproxy(self) -> ToxiproxyClient:
-        if self._toxiproxy is None:
-            raise TopologyError("topology not started")
-        return self._toxiproxy
-
-    def urls(self) -> dict[str, str]:
-        return {"wallet_url": self.wallet_url, "wallet_direct_url": self.wallet_direct_url,
-                "gateway_url": self.gateway_url, "toxiproxy_url": self.toxiproxy_url,
-                "admin_token": self.admin_token}
-
     def _service(self, service: Service) -> ServiceProcess | CommandProcess:
         svc = {"wallet": self.wallet, "gateway": self.gateway}.get(service)
         if svc is None:

@@ -22,14 +22,14 @@ from walletchaos.adapters import target_adapter
 from walletchaos.adapters.admin_bridge import AdminBridge, bridge_if_needed
 from walletchaos.target import ADMIN_TOKEN_ENV, Target
 from walletchaos.topology import stale
-from walletchaos.topology.base import Service, TopologyError
+from walletchaos.topology.base import ProxiedStack, Service, TopologyError
 from walletchaos.topology.process import LOOPBACK, free_port, start_toxiproxy
 from walletchaos.toxiproxy_client import ToxiproxyClient
 
 NOT_OURS = "url mode: the harness does not control the running wallet's processes"
 
 
-class UrlTopology:
+class UrlTopology(ProxiedStack):
     name = "url"
     gateway_url = ""  # the wallet's gateway is its own: no records to compare with
 
@@ -96,16 +96,6 @@ class UrlTopology:
         stale.forget(self._state_id)
         if not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def toxiproxy(self) -> ToxiproxyClient:
-        if self._toxiproxy is None:
-            raise TopologyError("topology not started")
-        return self._toxiproxy
-
-    def urls(self) -> dict[str, str]:
-        return {"wallet_url": self.wallet_url, "wallet_direct_url": self.wallet_direct_url,
-                "gateway_url": self.gateway_url, "toxiproxy_url": self.toxiproxy_url,
-                "admin_token": self.admin_token}
 
     def kill(self, service: Service) -> None:
         raise TopologyError(NOT_OURS)
